@@ -1,0 +1,7 @@
+//! One module per subcommand group.
+
+pub mod keys;
+pub mod sign;
+pub mod uki;
+pub mod verity;
+pub mod verity_sign;

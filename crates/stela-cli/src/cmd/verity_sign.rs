@@ -1,0 +1,1 @@
+//! `stela verity sign`: written by the lead (see stela-keys).

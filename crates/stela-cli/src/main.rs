@@ -1,0 +1,106 @@
+//! `stela`: the command line.
+//!
+//! The binary is thin: each subcommand lives in its own module under `cmd/`, parses its
+//! arguments with clap and calls into the library crates of the workspace.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+
+/// Build immutable Debian images whose whole boot chain is verified, and keep them updated.
+///
+/// stela writes the formats of the verified boot chain itself: dm-verity hash trees and
+/// their signed root hashes, UEFI Secure Boot keys and authenticated variables,
+/// Authenticode signatures, Unified Kernel Images, GPT disks and FAT ESPs.
+#[derive(Debug, Parser)]
+#[command(name = "stela", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Log more (repeat for even more). RUST_LOG overrides this.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// dm-verity hash trees: format, verify, sign root hashes.
+    #[command(subcommand)]
+    Verity(cmd::verity::VerityCommand),
+    /// UEFI Secure Boot keys: PK, KEK, db and their enrolment files.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// Sign a file for the boot chain (Authenticode for EFI binaries).
+    #[command(subcommand)]
+    Sign(cmd::sign::SignCommand),
+    /// Check a signature made for the boot chain.
+    #[command(subcommand)]
+    Verify(cmd::sign::VerifyCommand),
+    /// Unified Kernel Images: assemble a kernel, initrd and command line on systemd's stub.
+    #[command(subcommand)]
+    Uki(cmd::uki::UkiCommand),
+}
+
+/// What a command found, for the exit code: 0 yes, 1 "checked, the answer is no".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command did what was asked, or the check passed.
+    Success,
+    /// A check ran to the end and found a mismatch (a bad signature, a corrupted tree).
+    CheckFailed,
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Verity(c) => cmd::verity::run(c),
+        Command::Keys(c) => cmd::keys::run(c),
+        Command::Sign(c) => cmd::sign::run_sign(c),
+        Command::Verify(c) => cmd::sign::run_verify(c),
+        Command::Uki(c) => cmd::uki::run(c),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .compact()
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("stela: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
