@@ -16,7 +16,12 @@ mod output;
 /// their signed root hashes, UEFI Secure Boot keys and authenticated variables,
 /// Authenticode signatures, Unified Kernel Images, GPT disks and FAT ESPs.
 #[derive(Debug, Parser)]
-#[command(name = "stela", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "stela",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     /// Log more (repeat for even more). RUST_LOG overrides this.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -134,7 +134,9 @@ pub enum GptError {
         size: u64,
     },
     /// Content larger than the partition it is copied into.
-    #[error("partition {index} ({label:?}): content is larger than the partition ({capacity} bytes)")]
+    #[error(
+        "partition {index} ({label:?}): content is larger than the partition ({capacity} bytes)"
+    )]
     ContentTooLarge {
         /// Entry number.
         index: u32,
@@ -174,7 +176,9 @@ pub enum GptError {
         computed: u32,
     },
     /// A partition entry array whose CRC32 does not match the header's.
-    #[error("{header}: partition entry array CRC32 is {computed:#010x}, the header says {stored:#010x}")]
+    #[error(
+        "{header}: partition entry array CRC32 is {computed:#010x}, the header says {stored:#010x}"
+    )]
     EntriesCrcMismatch {
         /// Which header points at the array.
         header: HeaderKind,

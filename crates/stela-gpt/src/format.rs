@@ -48,8 +48,15 @@ pub struct Header {
 /// Why a header sector does not decode.
 pub(crate) enum HeaderProblem {
     Signature,
-    Crc { stored: u32, computed: u32 },
-    Field { field: &'static str, value: u64, expected: String },
+    Crc {
+        stored: u32,
+        computed: u32,
+    },
+    Field {
+        field: &'static str,
+        value: u64,
+        expected: String,
+    },
 }
 
 impl Header {
@@ -186,7 +193,7 @@ pub fn protective_mbr(total_sectors: u64) -> [u8; SECTOR_SIZE as usize] {
     s[p + 4] = 0xEE; // OSType: GPT protective
     s[p + 5..p + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF]); // EndingCHS: not representable
     s[p + 8..p + 12].copy_from_slice(&1u32.to_le_bytes()); // StartingLBA
-    // SizeInLBA: the disk less LBA 0, or 0xFFFFFFFF if that does not fit.
+                                                           // SizeInLBA: the disk less LBA 0, or 0xFFFFFFFF if that does not fit.
     let size = u32::try_from(total_sectors - 1).unwrap_or(u32::MAX);
     s[p + 12..p + 16].copy_from_slice(&size.to_le_bytes());
     s[510] = 0x55;

@@ -233,7 +233,13 @@ mod tests {
             *b = i as u8;
         }
         let uuids = VerityPartitionUuids::from_root_hash(&hash);
-        assert_eq!(uuids.data.to_string(), "00010203-0405-0607-0809-0a0b0c0d0e0f");
-        assert_eq!(uuids.verity.to_string(), "10111213-1415-1617-1819-1a1b1c1d1e1f");
+        assert_eq!(
+            uuids.data.to_string(),
+            "00010203-0405-0607-0809-0a0b0c0d0e0f"
+        );
+        assert_eq!(
+            uuids.verity.to_string(),
+            "10111213-1415-1617-1819-1a1b1c1d1e1f"
+        );
     }
 }

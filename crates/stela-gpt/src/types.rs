@@ -108,7 +108,10 @@ mod tests {
                 assert_ne!(guid, other_guid, "{name} and {other_name}");
             }
         }
-        assert_eq!(name_of(X86_64.usr_verity_sig), Some("usr-x86-64-verity-sig"));
+        assert_eq!(
+            name_of(X86_64.usr_verity_sig),
+            Some("usr-x86-64-verity-sig")
+        );
         assert_eq!(name_of(Guid::NIL), None);
     }
 }

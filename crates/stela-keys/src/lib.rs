@@ -22,6 +22,7 @@ mod key;
 pub mod oid;
 pub mod pkcs7;
 mod signer;
+pub mod verity_sig;
 
 pub use cert::Certificate;
 pub use error::KeyError;

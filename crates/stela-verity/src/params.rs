@@ -45,7 +45,7 @@ impl BlockSize {
     }
 
     /// The size in bytes, as a `usize` for buffers.
-    pub fn len(self) -> usize {
+    pub fn as_usize(self) -> usize {
         // A u32 of at most 65536 always fits.
         self.0 as usize
     }
@@ -227,7 +227,10 @@ mod tests {
     #[test]
     fn salt_text() {
         assert_eq!("-".parse::<Salt>().map(|s| s.to_string()), Ok("-".into()));
-        assert_eq!("AB01".parse::<Salt>().map(|s| s.to_string()), Ok("ab01".into()));
+        assert_eq!(
+            "AB01".parse::<Salt>().map(|s| s.to_string()),
+            Ok("ab01".into())
+        );
         assert!("abc".parse::<Salt>().is_err());
         assert!("zz".parse::<Salt>().is_err());
         assert!(Salt::new(vec![0; 256]).is_ok());
@@ -240,10 +243,11 @@ mod tests {
     }
 
     #[test]
-    fn root_hash_round_trip() {
+    fn root_hash_round_trip() -> Result<(), ParamError> {
         let text = "075111a8c59728030211ac1f8de212a31c1bc11da9913b30d255bb671a87f1ae";
-        let hash: RootHash = text.to_uppercase().parse().map_err(|e| format!("{e}")).unwrap_or_else(|e| panic!("{e}"));
+        let hash: RootHash = text.to_uppercase().parse()?;
         assert_eq!(hash.to_string(), text);
         assert!(text[1..].parse::<RootHash>().is_err());
+        Ok(())
     }
 }

@@ -1,0 +1,63 @@
+//! Helpers shared by the CLI integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `stela` binary under test.
+pub fn stela() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stela"))
+}
+
+/// Run a command and return its output, panicking with the command line if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}; run scripts/setup --test"))
+}
+
+/// Run a command that must succeed; print its output if it does not.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Fail clearly when an independent tool the test relies on is missing.
+pub fn require_tool(name: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("the test needs `{name}`, which is not installed: run scripts/setup --test");
+}
+
+/// The unpacked trixie packages (systemd-boot-efi, systemd-ukify, the kernel).
+pub fn trixie_root() -> PathBuf {
+    let cache = std::env::var("STELA_TEST_CACHE").unwrap_or_else(|_| "/var/cache/stela/trixie".into());
+    let root = Path::new(&cache).join("root");
+    assert!(
+        root.join("usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file(),
+        "trixie's boot packages are not unpacked in {}: run scripts/setup --test",
+        root.display()
+    );
+    root
+}
+
+/// Make a self-signed RSA key and certificate with openssl, as a user would.
+pub fn openssl_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    require_tool("openssl");
+    let key = dir.join(format!("{name}.key"));
+    let cert = dir.join(format!("{name}.crt"));
+    run_ok(Command::new("openssl").args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj"])
+        .arg(format!("/CN=stela test {name}/"))
+        .arg("-keyout").arg(&key).arg("-out").arg(&cert));
+    (key, cert)
+}

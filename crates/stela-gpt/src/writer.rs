@@ -1,0 +1,186 @@
+//! Writing a planned layout: the tables, then partition contents.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::GptError;
+use crate::format::{protective_mbr, SECTOR_SIZE};
+use crate::layout::{DiskLayout, PlacedPartition};
+
+/// Writes protective MBR, both headers and both entry arrays of `layout` into `out`,
+/// which must already be `layout.disk_size()` bytes long. Partition contents are left
+/// untouched.
+///
+/// The backup table is written first and the primary last, so a reader never finds a
+/// valid primary header pointing at a missing backup.
+pub fn write_tables<W: Write + Seek>(out: &mut W, layout: &DiskLayout) -> Result<(), GptError> {
+    let entries = layout.entry_array();
+    let crc = crc32fast::hash(&entries);
+    let (primary, backup) = layout.headers(crc);
+    let at = |lba: u64| SeekFrom::Start(lba * SECTOR_SIZE);
+
+    write_at(
+        out,
+        at(layout.backup_entries_lba()),
+        &entries,
+        "the backup partition entry array",
+    )?;
+    write_at(
+        out,
+        at(backup.my_lba),
+        &backup.encode(),
+        "the backup GPT header",
+    )?;
+    write_at(
+        out,
+        at(primary.partition_entry_lba),
+        &entries,
+        "the primary partition entry array",
+    )?;
+    write_at(
+        out,
+        at(primary.my_lba),
+        &primary.encode(),
+        "the primary GPT header",
+    )?;
+    write_at(
+        out,
+        at(0),
+        &protective_mbr(layout.total_sectors()),
+        "the protective MBR",
+    )?;
+    out.flush().map_err(GptError::io("flushing the GPT"))
+}
+
+fn write_at<W: Write + Seek>(
+    out: &mut W,
+    pos: SeekFrom,
+    bytes: &[u8],
+    what: &str,
+) -> Result<(), GptError> {
+    out.seek(pos)
+        .and_then(|_| out.write_all(bytes))
+        .map_err(GptError::io(format!("writing {what}")))
+}
+
+/// Copies all of `content` into `partition` on `disk`, refusing (before writing past the
+/// partition) content larger than the partition. Returns the bytes copied; the rest of
+/// the partition keeps its bytes (zeros in a fresh image).
+pub fn copy_into_partition<W: Write + Seek, R: Read>(
+    disk: &mut W,
+    partition: &PlacedPartition,
+    content: &mut R,
+) -> Result<u64, GptError> {
+    let capacity = partition.len();
+    let name = format!("partition {} ({:?})", partition.index, partition.spec.label);
+    disk.seek(SeekFrom::Start(partition.offset()))
+        .map_err(GptError::io(format!("seeking to {name}")))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = match content.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(GptError::io(format!("reading the content of {name}"))(e)),
+        };
+        if copied + n as u64 > capacity {
+            return Err(GptError::ContentTooLarge {
+                index: partition.index,
+                label: partition.spec.label.clone(),
+                capacity,
+            });
+        }
+        disk.write_all(&buf[..n])
+            .map_err(GptError::io(format!("writing {name}")))?;
+        copied += n as u64;
+    }
+    Ok(copied)
+}
+
+/// A disk image under construction: a sparse temporary file beside the target that
+/// already holds the partition tables. [`ImageFile::persist`] renames it into place;
+/// dropping it instead removes it, so a failed build leaves no partial image.
+#[derive(Debug)]
+pub struct ImageFile {
+    tmp: NamedTempFile,
+    target: PathBuf,
+    layout: DiskLayout,
+}
+
+impl ImageFile {
+    /// Creates the temporary file, sizes it (sparse) and writes the tables.
+    pub fn create(target: &Path, layout: &DiskLayout) -> Result<ImageFile, GptError> {
+        let file_err = |action| {
+            let path = target.to_owned();
+            move |source| GptError::File {
+                action,
+                path,
+                source,
+            }
+        };
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp =
+            NamedTempFile::new_in(dir).map_err(file_err("creating a temporary file for"))?;
+        tmp.as_file()
+            .set_len(layout.disk_size())
+            .map_err(file_err("sizing the temporary file for"))?;
+        write_tables(tmp.as_file_mut(), layout)?;
+        Ok(ImageFile {
+            tmp,
+            target: target.to_owned(),
+            layout: layout.clone(),
+        })
+    }
+
+    /// The layout being written.
+    pub fn layout(&self) -> &DiskLayout {
+        &self.layout
+    }
+
+    /// The open image file, for writers that fill a partition themselves (seek to
+    /// [`PlacedPartition::offset`] and stay within [`PlacedPartition::len`]).
+    pub fn file_mut(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Copies `content` into the partition labelled `label`; see [`copy_into_partition`].
+    pub fn copy_into(&mut self, label: &str, content: &mut impl Read) -> Result<u64, GptError> {
+        let partition = self.layout.partition(label)?.clone();
+        copy_into_partition(self.tmp.as_file_mut(), &partition, content)
+    }
+
+    /// Syncs the image, renames it to the target path and syncs the directory.
+    pub fn persist(self) -> Result<(), GptError> {
+        let target = self.target;
+        let file_err = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| GptError::File {
+                action,
+                path,
+                source,
+            }
+        };
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(file_err("syncing the image for", &target))?;
+        self.tmp
+            .persist(&target)
+            .map_err(|e| e.error)
+            .map_err(file_err("renaming the image to", &target))?;
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(file_err("syncing the directory", dir))
+    }
+}

@@ -1,0 +1,159 @@
+//! Signed dm-verity root hashes.
+//!
+//! The kernel checks a PKCS#7 detached signature over the root hash *as the lowercase hex
+//! string of the verity table*, with no newline (`drivers/md/dm-verity-verify-sig.c`).
+//! The UAPI Discoverable Partitions Specification stores the same signature in a
+//! `*-verity-sig` partition as a JSON object with the fields `rootHash` (hex),
+//! `certificateFingerprint` (hex SHA-256 of the DER certificate) and `signature`
+//! (base64 of the DER PKCS#7), NUL-padded to a multiple of 4096 bytes.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::pkcs7::{self, CertificateInclusion, SignedMessage};
+use crate::{Certificate, KeyError, Signer};
+
+/// The size the specification pads a verity signature partition to a multiple of.
+pub const SIGNATURE_PARTITION_ALIGNMENT: usize = 4096;
+
+/// A root hash given as text, checked to be hex of a SHA-256 (64 digits), kept lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootHashText(String);
+
+impl std::str::FromStr for RootHashText {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        let s = s.trim();
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::Pkcs7(format!(
+                "root hash {s:?} is not 64 hex digits (a SHA-256 verity root hash)"
+            )));
+        }
+        Ok(Self(s.to_ascii_lowercase()))
+    }
+}
+
+impl std::fmt::Display for RootHashText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The JSON document of a Discoverable Partitions Specification verity signature
+/// partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VeritySignatureDocument {
+    /// The root hash, lowercase hex.
+    #[serde(rename = "rootHash")]
+    pub root_hash: String,
+    /// SHA-256 of the DER signing certificate, lowercase hex.
+    #[serde(rename = "certificateFingerprint")]
+    pub certificate_fingerprint: String,
+    /// The DER PKCS#7 detached signature over `rootHash`, base64.
+    pub signature: String,
+}
+
+/// Sign a root hash for the kernel: returns the DER PKCS#7 detached signature.
+///
+/// The certificate is left out by default, which keeps the signature short enough for
+/// `systemd.verity_usr_options=root-hash-signature=base64:...` on the kernel command line.
+pub fn sign_root_hash(
+    signer: &dyn Signer,
+    root_hash: &RootHashText,
+    certs: CertificateInclusion,
+) -> Result<Vec<u8>, KeyError> {
+    pkcs7::sign_detached(signer, root_hash.0.as_bytes(), certs)
+}
+
+impl VeritySignatureDocument {
+    /// Build the document for a signature made by [`sign_root_hash`].
+    pub fn new(root_hash: &RootHashText, cert: &Certificate, signature_der: &[u8]) -> Self {
+        Self {
+            root_hash: root_hash.0.clone(),
+            certificate_fingerprint: hex::encode(cert.sha256_fingerprint()),
+            signature: base64::engine::general_purpose::STANDARD.encode(signature_der),
+        }
+    }
+
+    /// The partition content: compact JSON, NUL-padded to a multiple of 4096 bytes.
+    pub fn to_partition_bytes(&self) -> Result<Vec<u8>, KeyError> {
+        let mut bytes = serde_json::to_vec(self).map_err(|e| KeyError::Der {
+            what: "encoding the verity signature JSON",
+            detail: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        let padded =
+            bytes.len().div_ceil(SIGNATURE_PARTITION_ALIGNMENT) * SIGNATURE_PARTITION_ALIGNMENT;
+        bytes.resize(padded, 0);
+        Ok(bytes)
+    }
+
+    /// Parse partition content (JSON followed by NUL padding).
+    pub fn from_partition_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        serde_json::from_slice(&bytes[..end]).map_err(|e| KeyError::Der {
+            what: "parsing the verity signature JSON",
+            detail: e.to_string(),
+        })
+    }
+
+    /// Check the document against a trusted certificate: the fingerprint names it (or a
+    /// certificate it issued) and the signature verifies over `rootHash`.
+    pub fn verify(&self, trusted: &Certificate) -> Result<(), KeyError> {
+        let root: RootHashText = self.root_hash.parse()?;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(self.signature.trim())
+            .map_err(|e| KeyError::Pkcs7(format!("signature field is not base64 ({e})")))?;
+        let verified = SignedMessage::from_der(&der)?.verify(Some(root.0.as_bytes()), trusted)?;
+        let fingerprint = hex::encode(verified.signer.sha256_fingerprint());
+        if !self
+            .certificate_fingerprint
+            .eq_ignore_ascii_case(&fingerprint)
+        {
+            return Err(KeyError::BadSignature(format!(
+                "certificateFingerprint {} does not name the signing certificate {fingerprint}",
+                self.certificate_fingerprint
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CertificateProfile, FileSigner};
+
+    #[test]
+    fn document_round_trips_through_partition_bytes_and_verifies() {
+        let s = FileSigner::generate_self_signed(&CertificateProfile {
+            common_name: "db".into(),
+            validity_days: 1,
+            ca: false,
+        })
+        .expect("key");
+        let root: RootHashText = "AB".repeat(32).parse().expect("hash");
+        assert_eq!(root.to_string(), "ab".repeat(32));
+        let sig = sign_root_hash(&s, &root, CertificateInclusion::Omit).expect("sign");
+        let doc = VeritySignatureDocument::new(&root, s.certificate(), &sig);
+        let bytes = doc.to_partition_bytes().expect("bytes");
+        assert_eq!(bytes.len() % 4096, 0);
+        let back = VeritySignatureDocument::from_partition_bytes(&bytes).expect("parse");
+        assert_eq!(back, doc);
+        back.verify(s.certificate()).expect("verify");
+        let mut forged = back.clone();
+        forged.root_hash = "cd".repeat(32);
+        assert!(forged
+            .verify(s.certificate())
+            .unwrap_err()
+            .is_bad_signature());
+    }
+
+    #[test]
+    fn root_hash_text_rejects_bad_input() {
+        assert!("abc".parse::<RootHashText>().is_err());
+        assert!("zz".repeat(32).parse::<RootHashText>().is_err());
+    }
+}
