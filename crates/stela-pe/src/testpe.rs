@@ -5,7 +5,13 @@ use crate::image::PeKind;
 
 /// One `.text` section of 0x1f0 bytes (raw 0x200 at 0x200); 0x400 bytes in all.
 pub(crate) fn minimal_pe(kind: PeKind) -> Vec<u8> {
-    let mut d = vec![0u8; 0x400];
+    pe_with_headers(kind, 0x200)
+}
+
+/// Like [`minimal_pe`], with `headers` bytes of headers (a multiple of 0x200) before
+/// `.text`.
+pub(crate) fn pe_with_headers(kind: PeKind, headers: usize) -> Vec<u8> {
+    let mut d = vec![0u8; headers + 0x200];
     d[..2].copy_from_slice(f::DOS_MAGIC);
     let pe = 0x40;
     put_u32(&mut d, f::DOS_E_LFANEW, pe as u32);
@@ -27,20 +33,20 @@ pub(crate) fn minimal_pe(kind: PeKind) -> Vec<u8> {
     put_u32(&mut d, opt + f::OPT_SECTION_ALIGNMENT, 0x1000);
     put_u32(&mut d, opt + f::OPT_FILE_ALIGNMENT, 0x200);
     put_u32(&mut d, opt + f::OPT_SIZE_OF_IMAGE, 0x2000);
-    put_u32(&mut d, opt + f::OPT_SIZE_OF_HEADERS, 0x200);
+    put_u32(&mut d, opt + f::OPT_SIZE_OF_HEADERS, headers as u32);
     put_u32(&mut d, opt + rva_off, 16);
     let s = opt + opt_size as usize;
     d[s..s + 5].copy_from_slice(b".text");
     put_u32(&mut d, s + f::SECTION_VIRTUAL_SIZE, 0x1f0);
     put_u32(&mut d, s + f::SECTION_VIRTUAL_ADDRESS, 0x1000);
     put_u32(&mut d, s + f::SECTION_SIZE_OF_RAW_DATA, 0x200);
-    put_u32(&mut d, s + f::SECTION_POINTER_TO_RAW_DATA, 0x200);
+    put_u32(&mut d, s + f::SECTION_POINTER_TO_RAW_DATA, headers as u32);
     put_u32(
         &mut d,
         s + f::SECTION_CHARACTERISTICS,
         f::SCN_CNT_CODE | f::SCN_MEM_READ,
     );
-    for (i, b) in d[0x200..0x3f0].iter_mut().enumerate() {
+    for (i, b) in d[headers..headers + 0x1f0].iter_mut().enumerate() {
         *b = i as u8;
     }
     d

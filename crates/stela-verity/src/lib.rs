@@ -44,3 +44,5 @@ pub use params::{BlockSize, Header, RootHash, Salt, VerityParams, ALGORITHM, DIG
 pub use progress::{NoProgress, Progress};
 pub use superblock::Superblock;
 pub use verify::{read_superblock, verify, Covered, Mismatch, Verdict, VerifyMode};
+/// The UUID type of [`Header::Superblock`], re-exported so callers need no version match.
+pub use uuid::Uuid;

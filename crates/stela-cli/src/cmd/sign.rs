@@ -77,8 +77,8 @@ fn sign_efi(args: SignEfiArgs) -> anyhow::Result<Outcome> {
     let signer = FileSigner::load(&args.key, &args.cert).context("loading the signing key")?;
     let name = args.input.display().to_string();
     let data = std::fs::read(&args.input).with_context(|| format!("reading {name}"))?;
-    let signed = authenticode::sign(&name, &data, &signer)
-        .with_context(|| format!("signing {name}"))?;
+    let signed =
+        authenticode::sign(&name, &data, &signer).with_context(|| format!("signing {name}"))?;
     crate::output::write_atomic(&args.output, &signed.bytes)?;
     tracing::info!(
         "signed {name} (Authenticode SHA-256 {}) into {}",
@@ -133,7 +133,9 @@ fn verify_efi(args: VerifyEfiArgs) -> anyhow::Result<Outcome> {
             .iter()
             .map(|s| {
                 let (status, signer, reason) = match &s.status {
-                    SignatureStatus::Verified { signer } => ("verified", Some(signer.clone()), None),
+                    SignatureStatus::Verified { signer } => {
+                        ("verified", Some(signer.clone()), None)
+                    }
                     SignatureStatus::Bad { reason } => ("bad", None, Some(reason.clone())),
                     SignatureStatus::CannotCheck { reason } => {
                         ("cannot-check", None, Some(reason.clone()))

@@ -30,7 +30,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// Fail clearly when an independent tool the test relies on is missing.
 pub fn require_tool(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
         let p = Path::new(dir).join(name);
         if p.is_file() {
             return p;
@@ -41,10 +45,12 @@ pub fn require_tool(name: &str) -> PathBuf {
 
 /// The unpacked trixie packages (systemd-boot-efi, systemd-ukify, the kernel).
 pub fn trixie_root() -> PathBuf {
-    let cache = std::env::var("STELA_TEST_CACHE").unwrap_or_else(|_| "/var/cache/stela/trixie".into());
+    let cache =
+        std::env::var("STELA_TEST_CACHE").unwrap_or_else(|_| "/var/cache/stela/trixie".into());
     let root = Path::new(&cache).join("root");
     assert!(
-        root.join("usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file(),
+        root.join("usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+            .is_file(),
         "trixie's boot packages are not unpacked in {}: run scripts/setup --test",
         root.display()
     );
@@ -56,8 +62,17 @@ pub fn openssl_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     require_tool("openssl");
     let key = dir.join(format!("{name}.key"));
     let cert = dir.join(format!("{name}.crt"));
-    run_ok(Command::new("openssl").args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30", "-subj"])
-        .arg(format!("/CN=stela test {name}/"))
-        .arg("-keyout").arg(&key).arg("-out").arg(&cert));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+                "-subj",
+            ])
+            .arg(format!("/CN=stela test {name}/"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
     (key, cert)
 }

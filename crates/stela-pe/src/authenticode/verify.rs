@@ -217,3 +217,82 @@ fn der_prefix(data: &[u8]) -> der::Result<&[u8]> {
     let total = usize::try_from(reader.position())?;
     Ok(&data[..total])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authenticode::sign;
+    use crate::image::PeKind;
+    use crate::testpe::minimal_pe;
+    use stela_keys::{CertificateProfile, FileSigner, Signer};
+
+    fn signer(cn: &str) -> FileSigner {
+        FileSigner::generate_self_signed(&CertificateProfile {
+            common_name: cn.into(),
+            validity_days: 10,
+            ca: false,
+        })
+        .expect("generate key")
+    }
+
+    #[test]
+    fn sign_verify_round_trip_and_every_way_to_fail() {
+        let db = signer("db");
+        let other = signer("other");
+        let mut unsigned = minimal_pe(PeKind::Pe32);
+        unsigned.extend_from_slice(b"odd"); // not 8-aligned: signing pads it
+        let signed = sign("t.efi", &unsigned, &db).expect("sign");
+        assert_eq!(signed.replaced, 0);
+        assert_eq!(signed.bytes.len() % 8, 0);
+
+        let report = verify("t.efi", &signed.bytes, db.certificate()).expect("verify");
+        assert_eq!(report.digest, signed.digest);
+        assert_eq!(report.signatures.len(), 1);
+        assert_eq!(
+            report.verdict(),
+            Verdict::Verified {
+                signer: "CN=db".into()
+            }
+        );
+
+        let mut flipped = signed.bytes.clone();
+        flipped[0x210] ^= 0x80;
+        let v = verify("t.efi", &flipped, db.certificate())
+            .expect("verify")
+            .verdict();
+        assert!(
+            matches!(&v, Verdict::Bad { reason } if reason.starts_with("the image was modified after it was signed: digest ")),
+            "{v:?}"
+        );
+
+        let v = verify("t.efi", &signed.bytes, other.certificate())
+            .expect("verify")
+            .verdict();
+        assert!(matches!(v, Verdict::Bad { .. }), "{v:?}");
+
+        let v = verify("t.efi", &unsigned, db.certificate())
+            .expect("verify")
+            .verdict();
+        assert_eq!(v, Verdict::Unsigned);
+
+        // Re-signing replaces: still one signature, now by the other key.
+        let again = sign("t.efi", &signed.bytes, &other).expect("sign");
+        assert_eq!(again.replaced, 1);
+        assert_eq!(again.digest, signed.digest);
+        let report = verify("t.efi", &again.bytes, other.certificate()).expect("verify");
+        assert_eq!(report.signatures.len(), 1);
+        assert!(matches!(report.verdict(), Verdict::Verified { .. }));
+
+        // Garbage in the certificate: cannot check (not "bad").
+        let mut garbage = signed.bytes.clone();
+        let table = PeImage::parse("t", &garbage)
+            .expect("parse")
+            .certificate_table()
+            .expect("table");
+        garbage[table.offset as usize + 8] = 0x04;
+        let v = verify("t.efi", &garbage, db.certificate())
+            .expect("verify")
+            .verdict();
+        assert!(matches!(v, Verdict::CannotCheck { .. }), "{v:?}");
+    }
+}

@@ -390,3 +390,112 @@ impl UkiPlan<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::PeKind;
+    use crate::testpe::{minimal_pe, pe_with_headers};
+    use crate::uki::{build, inspect};
+
+    struct Files {
+        stub: Vec<u8>,
+        linux: Vec<u8>,
+    }
+
+    fn files() -> Files {
+        Files {
+            stub: pe_with_headers(PeKind::Pe32Plus, 0x400),
+            linux: minimal_pe(PeKind::Pe32Plus),
+        }
+    }
+
+    fn inputs<'a>(f: &'a Files, cmdline: &'a str) -> UkiInputs<'a> {
+        UkiInputs {
+            stub: Input {
+                name: "stub.efi",
+                data: &f.stub,
+            },
+            linux: Input {
+                name: "vmlinuz",
+                data: &f.linux,
+            },
+            initrd: Input {
+                name: "initrd",
+                data: b"0707010000",
+            },
+            cmdline,
+            os_release: Input {
+                name: "os-release",
+                data: b"ID=test\n",
+            },
+            uname: Some("6.1-test"),
+            sbat: None,
+        }
+    }
+
+    #[test]
+    fn sections_follow_each_other_aligned() {
+        let f = files();
+        let plan = plan(&inputs(&f, "quiet")).expect("plan");
+        let names: Vec<_> = plan.sections().iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            [".osrel", ".cmdline", ".uname", ".linux", ".initrd", ".sbat"]
+        );
+        let mut va_end = 0x1000 + 0x1f0;
+        let mut file_end = f.stub.len() as u32;
+        for s in plan.sections() {
+            assert_eq!(s.virtual_address % 0x1000, 0, "{s:?}");
+            assert!(s.virtual_address >= va_end, "{s:?}");
+            assert_eq!(s.file_offset, file_end, "{s:?}");
+            assert_eq!(s.raw_size % 0x200, 0, "{s:?}");
+            va_end = s.virtual_address + s.virtual_size;
+            file_end = s.file_offset + s.raw_size;
+        }
+        assert_eq!(plan.size_of_image(), 0x7000 + 0x1000);
+        let uki = plan.render();
+        assert_eq!(uki.len(), plan.file_size());
+        let info = inspect("uki.efi", &uki).expect("inspect");
+        assert_eq!(info.cmdline.as_deref(), Some("quiet"));
+        assert_eq!(info.os_release.as_deref(), Some("ID=test\n"));
+        assert_eq!(info.uname.as_deref(), Some("6.1-test"));
+        let image = PeImage::parse("uki.efi", &uki).expect("parse");
+        assert_eq!(
+            image.section_data(image.section(".linux").expect("linux")),
+            &f.linux[..]
+        );
+        assert_eq!(
+            image.stored_checksum(),
+            pe_checksum(&uki, image.checksum_offset())
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_the_reason() {
+        let f = files();
+        let mut cases: Vec<(UkiInputs<'_>, &str)> = Vec::new();
+        cases.push((
+            inputs(&f, "a\0b"),
+            "--cmdline: the command line contains a NUL byte",
+        ));
+        let mut i = inputs(&f, "");
+        i.linux.data = b"";
+        cases.push((i, "vmlinuz: the kernel is empty"));
+        let mut i = inputs(&f, "");
+        i.linux.data = b"\x1f\x8b\x08gzip";
+        cases.push((i, "vmlinuz: the kernel is not an EFI PE image"));
+        let small_stub = minimal_pe(PeKind::Pe32Plus);
+        let mut i = inputs(&f, "");
+        i.stub.data = &small_stub;
+        cases.push((i, "stub.efi: no room for 6 more section headers"));
+        let uki = build(&inputs(&f, "")).expect("build");
+        let mut i = inputs(&f, "");
+        i.stub.data = &uki;
+        cases.push((i, "stub.efi: the stub already has a .osrel section"));
+        for (i, want) in cases {
+            let e = plan(&i).expect_err(want).to_string();
+            assert!(e.starts_with(want), "{e} does not start with {want}");
+        }
+    }
+}
