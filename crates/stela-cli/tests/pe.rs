@@ -439,7 +439,7 @@ fn uki_matches_ukify_and_reads_back_with_objdump_and_ukify() {
     }
 
     // ukify inspect reads back the exact texts.
-    let json = ok(ukify().arg("inspect").arg("--json=short").arg(&ours));
+    let json = ok(ukify().arg("inspect").arg(&ours).arg("--json=short"));
     let json: serde_json::Value = serde_json::from_str(&json).expect("ukify inspect JSON");
     assert_eq!(json[".cmdline"]["text"], CMDLINE);
     assert_eq!(json[".osrel"]["text"], OS_RELEASE);
@@ -521,7 +521,7 @@ fn signed_uki_passes_sbverify() {
     assert_eq!(code(&out), 0, "{}", text(&out.stdout));
     assert_checksum_valid(&uki);
     // The UKI is signed; signing does not change what the stub reads.
-    let json = ok(ukify().arg("inspect").arg("--json=short").arg(&uki));
+    let json = ok(ukify().arg("inspect").arg(&uki).arg("--json=short"));
     let json: serde_json::Value = serde_json::from_str(&json).expect("ukify inspect JSON");
     assert_eq!(json[".cmdline"]["text"], CMDLINE);
 }

@@ -397,16 +397,12 @@ mod tests {
         let kek = signer("KEK");
         let other = signer("other");
         let t = EfiTime::from_unix(1_704_164_645).expect("time");
-        let list = SignatureList::x509(
-            Guid::random(),
-            kek.key().to_pkcs8_pem().expect("pem").as_slice(),
-        )
-        .expect("list");
+        let list = SignatureList::x509(Guid::random(), kek.certificate().to_der()).expect("list");
         let auth = AuthenticatedVariable::sign_secure_boot(
             &kek,
             SecureBootVariable::Db,
             t,
-            &[list.clone()],
+            std::slice::from_ref(&list),
         )
         .expect("sign");
         let bytes = auth.to_bytes();

@@ -250,12 +250,13 @@ impl<'a> PeImage<'a> {
         };
         let offset = u32_at(self.data, entry).unwrap_or(0);
         let size = u32_at(self.data, entry + 4).unwrap_or(0);
-        if offset == 0 && size == 0 {
+        // An empty entry means unsigned, whatever its offset says.
+        if size == 0 {
             return Ok(None);
         }
         let file_size = self.data.len() as u64;
         let end = u64::from(offset) + u64::from(size);
-        if end > file_size || size == 0 {
+        if end > file_size {
             return Err(PeError::CertificateTableOutsideFile {
                 file: self.file.clone(),
                 offset: offset.into(),

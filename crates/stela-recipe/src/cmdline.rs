@@ -31,29 +31,95 @@ enum Match {
 /// Keys the recipe may not set, with the reason given to the user. Names are compared
 /// after turning `-` into `_`, as the kernel and systemd do.
 const RESERVED: &[(Match, &str)] = &[
-    (Match::Exact("usrhash"), "the build sets it to the verity root hash of /usr"),
-    (Match::Exact("roothash"), "/usr is the verified partition; root is not verity"),
-    (Match::Exact("root"), "systemd-repart creates and finds the root partition"),
-    (Match::Exact("rootfstype"), "the recipe sets partitions.root.filesystem"),
-    (Match::Exact("rootflags"), "the build mounts the root partition"),
-    (Match::Prefix("mount.usr"), "the build mounts /usr from the verity device"),
-    (Match::Prefix("systemd.verity"), "the build sets the verity options and signature"),
-    (Match::Prefix("dm_verity."), "the build requires signed verity root hashes"),
-    (Match::Exact("init"), "PID 1 is systemd from the verified /usr"),
-    (Match::Exact("rdinit"), "the initrd is part of the signed UKI"),
-    (Match::Prefix("rd."), "the initrd enforces the chain of trust; its options belong to the build"),
-    (Match::Prefix("ipe."), "IPE policy enforcement cannot be changed from the command line"),
-    (Match::Exact("lsm"), "the security modules (IPE) cannot be changed"),
-    (Match::Exact("security"), "the security modules (IPE) cannot be changed"),
+    (
+        Match::Exact("usrhash"),
+        "the build sets it to the verity root hash of /usr",
+    ),
+    (
+        Match::Exact("roothash"),
+        "/usr is the verified partition; root is not verity",
+    ),
+    (
+        Match::Exact("root"),
+        "systemd-repart creates and finds the root partition",
+    ),
+    (
+        Match::Exact("rootfstype"),
+        "the recipe sets partitions.root.filesystem",
+    ),
+    (
+        Match::Exact("rootflags"),
+        "the build mounts the root partition",
+    ),
+    (
+        Match::Prefix("mount.usr"),
+        "the build mounts /usr from the verity device",
+    ),
+    (
+        Match::Prefix("systemd.verity"),
+        "the build sets the verity options and signature",
+    ),
+    (
+        Match::Prefix("dm_verity."),
+        "the build requires signed verity root hashes",
+    ),
+    (
+        Match::Exact("init"),
+        "PID 1 is systemd from the verified /usr",
+    ),
+    (
+        Match::Exact("rdinit"),
+        "the initrd is part of the signed UKI",
+    ),
+    (
+        Match::Prefix("rd."),
+        "the initrd enforces the chain of trust; its options belong to the build",
+    ),
+    (
+        Match::Prefix("ipe."),
+        "IPE policy enforcement cannot be changed from the command line",
+    ),
+    (
+        Match::Exact("lsm"),
+        "the security modules (IPE) cannot be changed",
+    ),
+    (
+        Match::Exact("security"),
+        "the security modules (IPE) cannot be changed",
+    ),
     (Match::Exact("lockdown"), "the build sets the lockdown mode"),
-    (Match::Exact("module.sig_enforce"), "module signatures are always enforced"),
-    (Match::Exact("systemd.debug_shell"), "it opens an unauthenticated root shell"),
-    (Match::Exact("systemd.firstboot"), "the build passes first-boot answers and turns the prompts off"),
-    (Match::Exact("systemd.machine_id"), "the build takes the machine id from the firmware"),
-    (Match::Exact("systemd.volatile"), "the image's mount layout is fixed"),
-    (Match::Exact("systemd.mount_extra"), "extra mounts could hide verified files"),
-    (Match::Exact("systemd.image_policy"), "image policies are part of the build"),
-    (Match::Exact("systemd.gpt_auto"), "partition discovery is part of the build"),
+    (
+        Match::Exact("module.sig_enforce"),
+        "module signatures are always enforced",
+    ),
+    (
+        Match::Exact("systemd.debug_shell"),
+        "it opens an unauthenticated root shell",
+    ),
+    (
+        Match::Exact("systemd.firstboot"),
+        "the build passes first-boot answers and turns the prompts off",
+    ),
+    (
+        Match::Exact("systemd.machine_id"),
+        "the build takes the machine id from the firmware",
+    ),
+    (
+        Match::Exact("systemd.volatile"),
+        "the image's mount layout is fixed",
+    ),
+    (
+        Match::Exact("systemd.mount_extra"),
+        "extra mounts could hide verified files",
+    ),
+    (
+        Match::Exact("systemd.image_policy"),
+        "image policies are part of the build",
+    ),
+    (
+        Match::Exact("systemd.gpt_auto"),
+        "partition discovery is part of the build",
+    ),
 ];
 
 /// Extra kernel command line arguments, checked: printable ASCII, balanced double quotes,
@@ -196,20 +262,32 @@ mod tests {
             ("root=/dev/sda2", "root"),
             ("mount.usrfstype=ext4", "mount.usrfstype"),
             ("systemd.verity=0", "systemd.verity"),
-            ("systemd.verity_usr_options=panic-on-corruption", "systemd.verity_usr_options"),
+            (
+                "systemd.verity_usr_options=panic-on-corruption",
+                "systemd.verity_usr_options",
+            ),
             ("init=/bin/sh", "init"),
             ("rd.break", "rd.break"),
             ("rd.systemd.unit=emergency.target", "rd.systemd.unit"),
             ("ipe.enforce=0", "ipe.enforce"),
-            ("dm-verity.require_signatures=0", "dm-verity.require_signatures"),
+            (
+                "dm-verity.require_signatures=0",
+                "dm-verity.require_signatures",
+            ),
             ("systemd.debug-shell", "systemd.debug-shell"),
             ("lsm=landlock", "lsm"),
         ] {
             let got = problems(line);
             assert_eq!(got.len(), 1, "{line}: {got:?}");
-            assert!(got[0].contains(&format!("`{key}` is reserved")), "{line}: {got:?}");
+            assert!(
+                got[0].contains(&format!("`{key}` is reserved")),
+                "{line}: {got:?}"
+            );
         }
-        assert_eq!(problems("quiet rootwait console=tty0"), Vec::<String>::new());
+        assert_eq!(
+            problems("quiet rootwait console=tty0"),
+            Vec::<String>::new()
+        );
         assert_eq!(problems("usrhash=1 init=/x quiet").len(), 2);
     }
 

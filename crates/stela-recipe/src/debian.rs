@@ -191,9 +191,15 @@ mod tests {
     fn suites() {
         assert_eq!(Suite::parse("trixie").ok(), Some(Suite::Trixie));
         assert_eq!(Suite::parse("sid").ok(), Some(Suite::Sid));
-        let bookworm = Suite::parse("bookworm").err().map(|e| e.0).unwrap_or_default();
+        let bookworm = Suite::parse("bookworm")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(bookworm.contains("systemd >= 257"), "{bookworm}");
-        let stable = Suite::parse("stable").err().map(|e| e.0).unwrap_or_default();
+        let stable = Suite::parse("stable")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(stable.contains("codename"), "{stable}");
         assert!(Suite::parse("jessie").is_err());
     }
@@ -201,21 +207,38 @@ mod tests {
     #[test]
     fn mirrors() {
         for (text, canonical) in [
-            ("http://deb.debian.org/debian", "http://deb.debian.org/debian"),
-            ("https://mirror.example/debian/", "https://mirror.example/debian"),
+            (
+                "http://deb.debian.org/debian",
+                "http://deb.debian.org/debian",
+            ),
+            (
+                "https://mirror.example/debian/",
+                "https://mirror.example/debian",
+            ),
             ("http://10.0.0.1:3142/debian", "http://10.0.0.1:3142/debian"),
         ] {
             assert_eq!(Mirror::parse(text).map(|m| m.0), Ok(canonical.to_owned()));
         }
-        for bad in ["ftp://x/debian", "deb.debian.org", "http:///debian", "http://a b/"] {
+        for bad in [
+            "ftp://x/debian",
+            "deb.debian.org",
+            "http:///debian",
+            "http://a b/",
+        ] {
             assert!(Mirror::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn architectures() {
-        assert_eq!(Architecture::parse("arm64").map(Architecture::efi_suffix), Ok("aa64"));
-        let hint = Architecture::parse("x86_64").err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(
+            Architecture::parse("arm64").map(Architecture::efi_suffix),
+            Ok("aa64")
+        );
+        let hint = Architecture::parse("x86_64")
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
         assert!(hint.contains("amd64"), "{hint}");
     }
 }

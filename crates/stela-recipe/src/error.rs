@@ -24,6 +24,19 @@ pub enum RecipeError {
         /// Every problem found, in the order of the file.
         problems: Vec<Problem>,
     },
+    /// Packages of the image's package set that the mirror's index does not have.
+    #[error("packages not in {archive}: {}", join(names))]
+    UnknownPackages {
+        /// Suite, components and architecture that were searched.
+        archive: String,
+        /// Every unknown name, sorted.
+        names: Vec<crate::PackageName>,
+    },
+}
+
+fn join(names: &[crate::PackageName]) -> String {
+    let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    names.join(", ")
 }
 
 impl RecipeError {

@@ -4,9 +4,6 @@
 //! checking again.
 
 use std::cmp::Ordering;
-use std::fmt;
-
-use serde::Serialize;
 
 use crate::error::InvalidValue;
 use crate::version::{compare_versions, is_version_char};
@@ -14,10 +11,20 @@ use crate::version::{compare_versions, is_version_char};
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
-
+        $crate::names::string_newtype!(@impls $name);
+    };
+    // Without the derived order, for types that define their own.
+    (@custom_order $(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+        $crate::names::string_newtype!(@impls $name);
+    };
+    (@impls $name:ident) => {
         impl $name {
             /// The checked text.
             pub fn as_str(&self) -> &str {
@@ -25,8 +32,8 @@ macro_rules! string_newtype {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -85,6 +92,7 @@ impl ImageName {
 }
 
 string_newtype! {
+    @custom_order
     /// An image version: letters, digits and `.`, `-`, `~`, `^` (the UAPI version
     /// alphabet), starting with a letter or digit. No `_` (it separates name and version
     /// in partition labels), no `+` (it starts the boot counter in
@@ -102,7 +110,10 @@ impl Version {
         let Some(first) = s.chars().next() else {
             return Err(invalid("the version is empty"));
         };
-        if let Some(bad) = s.chars().find(|c| !c.is_ascii() || !is_version_char(*c as u8)) {
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !c.is_ascii() || !is_version_char(*c as u8))
+        {
             let why = match bad {
                 '_' => "'_' separates name and version in partition labels",
                 '+' => "'+' starts the boot counter in the UKI file name",
@@ -206,10 +217,9 @@ impl UnitName {
         if stem.is_empty() || stem.starts_with('@') {
             return Err(invalid(format!("{s:?} has an empty unit name")));
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\' | '@')))
-        {
+        if let Some(bad) = s.chars().find(|c| {
+            !(c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\' | '@'))
+        }) {
             return Err(invalid(format!("{s:?} contains {bad:?}")));
         }
         if s.matches('@').count() > 1 {
@@ -313,17 +323,38 @@ mod tests {
         for good in ["systemd", "g++", "libtss2-esys-3.0.2-0t64", "0ad"] {
             assert!(PackageName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "Systemd", "-foo", "foo_bar", "foo bar", "foo:amd64", "foo=1"] {
+        for bad in [
+            "",
+            "a",
+            "Systemd",
+            "-foo",
+            "foo_bar",
+            "foo bar",
+            "foo:amd64",
+            "foo=1",
+        ] {
             assert!(PackageName::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn unit_names() {
-        for good in ["ssh.service", "getty@tty1.service", "foo@.service", "fstrim.timer"] {
+        for good in [
+            "ssh.service",
+            "getty@tty1.service",
+            "foo@.service",
+            "fstrim.timer",
+        ] {
             assert!(UnitName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["ssh", "ssh.conf", ".service", "@x.service", "a b.service", "a@b@c.service"] {
+        for bad in [
+            "ssh",
+            "ssh.conf",
+            ".service",
+            "@x.service",
+            "a b.service",
+            "a@b@c.service",
+        ] {
             assert!(UnitName::parse(bad).is_err(), "{bad}");
         }
     }

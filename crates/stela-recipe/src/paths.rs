@@ -31,7 +31,10 @@ impl ImagePath {
             return bad("contains a control character");
         }
         let parts: Vec<&str> = rest.split('/').collect();
-        if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return bad("is not a normalised path (empty, '.' or '..' component, or trailing '/')");
         }
         if parts.len() < 2 || !IMAGE_TOP_DIRS.contains(&parts[0]) {
@@ -136,7 +139,11 @@ mod tests {
 
     #[test]
     fn image_paths() {
-        for good in ["/etc/motd", "/usr/lib/foo/bar.conf", "/etc/systemd/network/80.network"] {
+        for good in [
+            "/etc/motd",
+            "/usr/lib/foo/bar.conf",
+            "/etc/systemd/network/80.network",
+        ] {
             assert!(ImagePath::parse(good).is_ok(), "{good}");
         }
         for (bad, says) in [

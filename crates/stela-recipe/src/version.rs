@@ -5,11 +5,16 @@
 //! implements it as `strverscmp_improved()` in `src/fundamental/`, the code systemd-boot
 //! sorts its entries with. The steps below carry the specification's numbers.
 //!
-//! Off-spec: the specification checks for the end of a string (step 2) before `~`
-//! (step 3) and lists `'' < '~'` and `0 < ~` among its examples, while its own
-//! introduction says a `~` suffix "always sorts lower" and systemd checks `~` first
-//! (`systemd-analyze compare-versions 0 '~'` prints `0 > ~`). stela follows systemd,
-//! because systemd-boot is what picks the version that boots.
+//! Off-spec, in two places where the text and systemd disagree; stela follows systemd,
+//! because systemd-boot is what picks the version that boots:
+//! - the specification checks for the end of a string (step 2) before `~` (step 3) and
+//!   lists `'' < '~'` and `0 < ~` among its examples, while its own introduction says a
+//!   `~` suffix "always sorts lower"; systemd checks `~` first
+//!   (`systemd-analyze compare-versions 0 '~'` prints `0 > ~`);
+//! - step 6 says the string with `^` "compares higher"; in systemd the side with `^`
+//!   compares lower when the other side goes on with `.` or a letter or digit
+//!   (`1.0^post1 < 1.0.1`), and higher only than the end of the string and `-`
+//!   (`1.0^ > 1.0`, `1.0^1 > 1.0-1`).
 
 use std::cmp::Ordering;
 
@@ -20,6 +25,7 @@ use std::cmp::Ordering;
 /// use stela_recipe::compare_versions;
 /// assert_eq!(compare_versions("1.0~rc1", "1.0"), Ordering::Less);
 /// assert_eq!(compare_versions("1.0^post1", "1.0"), Ordering::Greater);
+/// assert_eq!(compare_versions("1.0^post1", "1.0.1"), Ordering::Less);
 /// assert_eq!(compare_versions("1.10", "1.9"), Ordering::Greater);
 /// ```
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
@@ -45,8 +51,10 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
         if let Some(order) = prefix(&mut a, &mut b, b'-', Ordering::Less) {
             return order;
         }
-        // Step 6: `^` marks a patched release, newer than anything else here.
-        if let Some(order) = prefix(&mut a, &mut b, b'^', Ordering::Greater) {
+        // Step 6: `^` marks a patched release. It sorts above the end of the string and
+        // `-` (handled above) but, as in systemd, below `.` and alphanumerics (off-spec,
+        // see the module docs).
+        if let Some(order) = prefix(&mut a, &mut b, b'^', Ordering::Less) {
             return order;
         }
         // Step 6 (again numbered 6 in the text): `.` separates point releases.
@@ -56,7 +64,10 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
 
         let order = if starts_with_digit(a) || starts_with_digit(b) {
             // Step 7: numbers compare by value; an empty number sorts lower.
-            let (na, nb) = (leading(a, u8::is_ascii_digit), leading(b, u8::is_ascii_digit));
+            let (na, nb) = (
+                leading(a, u8::is_ascii_digit),
+                leading(b, u8::is_ascii_digit),
+            );
             let order = (na > 0).cmp(&(nb > 0)).then_with(|| {
                 let (da, db) = (strip_zeros(&a[..na]), strip_zeros(&b[..nb]));
                 da.len().cmp(&db.len()).then_with(|| da.cmp(db))
@@ -66,7 +77,10 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
             order
         } else {
             // Step 8: letters compare byte by byte (so `A` < `a`), then the longer wins.
-            let (na, nb) = (leading(a, u8::is_ascii_alphabetic), leading(b, u8::is_ascii_alphabetic));
+            let (na, nb) = (
+                leading(a, u8::is_ascii_alphabetic),
+                leading(b, u8::is_ascii_alphabetic),
+            );
             let common = na.min(nb);
             let order = a[..common].cmp(&b[..common]).then(na.cmp(&nb));
             a = &a[na..];
@@ -172,8 +186,18 @@ mod tests {
     fn systemd_documented_order() {
         // The order systemd documents in strverscmp_improved()'s comment, oldest first.
         let order = [
-            "122.1", "123~rc1-1", "123", "123-a", "123-a.1", "123-1", "123-1.1", "123^post1",
-            "123.a-1", "123.1-1", "123a-1", "124-1",
+            "122.1",
+            "123~rc1-1",
+            "123",
+            "123-a",
+            "123-a.1",
+            "123-1",
+            "123-1.1",
+            "123^post1",
+            "123.a-1",
+            "123.1-1",
+            "123a-1",
+            "124-1",
         ];
         for pair in order.windows(2) {
             assert_eq!(compare_versions(pair[0], pair[1]), Less, "{pair:?}");

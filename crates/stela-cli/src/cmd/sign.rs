@@ -77,8 +77,7 @@ fn sign_efi(args: SignEfiArgs) -> anyhow::Result<Outcome> {
     let signer = FileSigner::load(&args.key, &args.cert).context("loading the signing key")?;
     let name = args.input.display().to_string();
     let data = std::fs::read(&args.input).with_context(|| format!("reading {name}"))?;
-    let signed =
-        authenticode::sign(&name, &data, &signer).with_context(|| format!("signing {name}"))?;
+    let signed = authenticode::sign(&name, &data, &signer).context("signing with Authenticode")?;
     crate::output::write_atomic(&args.output, &signed.bytes)?;
     tracing::info!(
         "signed {name} (Authenticode SHA-256 {}) into {}",
@@ -119,7 +118,7 @@ fn verify_efi(args: VerifyEfiArgs) -> anyhow::Result<Outcome> {
     let name = args.file.display().to_string();
     let data = std::fs::read(&args.file).with_context(|| format!("reading {name}"))?;
     let report = authenticode::verify(&name, &data, &trusted)
-        .with_context(|| format!("verifying {name}"))?;
+        .context("checking the Authenticode signatures")?;
     let verdict = report.verdict();
     let (word, signer, reason) = match &verdict {
         Verdict::Verified { signer } => ("verified", Some(signer.clone()), None),

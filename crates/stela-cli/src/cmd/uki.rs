@@ -15,7 +15,7 @@ use crate::Outcome;
 pub enum UkiCommand {
     /// Assemble a UKI: systemd's EFI stub with the kernel, initrd, command line and
     /// os-release as sections (the layout of `ukify build`), optionally signed.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the sections of a UKI (or any PE image) and its command line, os-release and
     /// kernel release.
     Inspect(InspectArgs),
@@ -69,7 +69,7 @@ pub struct InspectArgs {
 /// Run a `stela uki` subcommand.
 pub fn run(cmd: UkiCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        UkiCommand::Build(args) => build(args),
+        UkiCommand::Build(args) => build(*args),
         UkiCommand::Inspect(args) => inspect(args),
     }
 }
@@ -166,7 +166,7 @@ struct SectionJson {
 
 fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
     let (name, data) = read(&args.file)?;
-    let info = uki::inspect(&name, &data).with_context(|| format!("inspecting {name}"))?;
+    let info = uki::inspect(&name, &data).context("inspecting the image")?;
     if args.json {
         return crate::output::print_json(&InspectJson {
             file: name,
