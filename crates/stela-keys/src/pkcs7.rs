@@ -44,10 +44,11 @@ pub enum CertificateInclusion {
 }
 
 fn sha256_alg() -> AlgorithmIdentifierOwned {
-    // OpenSSL writes SHA-256 with absent parameters (RFC 5754, 2).
+    // NULL parameters, as OpenSSL 3 (`openssl smime`, efitools, sbsign) writes them, so
+    // that stela's output is byte-identical to theirs. RFC 5754 allows both forms.
     AlgorithmIdentifierOwned {
         oid: oid::SHA256,
-        parameters: None,
+        parameters: Some(Any::null()),
     }
 }
 

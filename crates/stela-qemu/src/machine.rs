@@ -490,8 +490,16 @@ fn start_swtpm(setpriv: &Path, state: &Path, run_dir: &Path) -> Result<(Child, T
         .tempdir_in("/tmp")
         .map_err(QemuError::file("creating a socket directory in", "/tmp"))?;
     let socket = sockdir.path().join(SWTPM_SOCKET);
+    // swtpm writes its own log to a file (it refuses `--log fd=2`); its stderr, for
+    // start-up errors, is appended to the same file.
     let log = run_dir.join("swtpm.log");
-    let log_file = File::create(&log).map_err(QemuError::file("creating", &log))?;
+    File::create(&log).map_err(QemuError::file("creating", &log))?;
+    let stderr = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .map_err(QemuError::file("opening", &log))?;
+    let mut log_arg = std::ffi::OsString::from("file=");
+    log_arg.push(&log);
     let mut tpmstate = std::ffi::OsString::from("dir=");
     tpmstate.push(state);
     let mut ctrl = std::ffi::OsString::from("type=unixio,path=");
@@ -499,13 +507,15 @@ fn start_swtpm(setpriv: &Path, state: &Path, run_dir: &Path) -> Result<(Child, T
     let mut child = Command::new(setpriv)
         .args(["--pdeathsig", "KILL", "--"])
         .arg(&swtpm)
-        .args(["socket", "--tpm2", "--terminate", "--log", "fd=2", "--tpmstate"])
+        .args(["socket", "--tpm2", "--terminate", "--log"])
+        .arg(log_arg)
+        .arg("--tpmstate")
         .arg(tpmstate)
         .arg("--ctrl")
         .arg(ctrl)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log_file)
+        .stderr(stderr)
         .spawn()
         .map_err(|source| QemuError::Spawn {
             program: swtpm.display().to_string(),
