@@ -48,6 +48,8 @@ enum Command {
     /// Unified Kernel Images: assemble a kernel, initrd and command line on systemd's stub.
     #[command(subcommand)]
     Uki(cmd::uki::UkiCommand),
+    /// Boot a disk image under QEMU with OVMF in Secure Boot mode (and swtpm).
+    Qemu(cmd::qemu::QemuArgs),
 }
 
 /// What a command found, for the exit code: 0 yes, 1 "checked, the answer is no".
@@ -66,6 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sign(c) => cmd::sign::run_sign(c),
         Command::Verify(c) => cmd::sign::run_verify(c),
         Command::Uki(c) => cmd::uki::run(c),
+        Command::Qemu(args) => cmd::qemu::run(args),
     }
 }
 

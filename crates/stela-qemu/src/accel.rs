@@ -61,9 +61,31 @@ pub(crate) fn kvm_works(qemu: &Path, scratch: &Path) -> Result<Result<(), String
     let rom = scratch.join("kvm-probe.rom");
     std::fs::write(&rom, probe_firmware()).map_err(QemuError::file("writing", &rom))?;
     let mut child = Command::new(qemu)
-        .args(["-accel", "kvm", "-machine", "q35,smm=on", "-cpu", "max", "-m", "16"])
-        .args(["-nodefaults", "-display", "none", "-monitor", "none", "-serial", "none"])
-        .args(["-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-bios"])
+        .args([
+            "-accel",
+            "kvm",
+            "-machine",
+            "q35,smm=on",
+            "-cpu",
+            "max",
+            "-m",
+            "16",
+        ])
+        .args([
+            "-nodefaults",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ])
+        .args([
+            "-no-reboot",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-bios",
+        ])
         .arg(&rom)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

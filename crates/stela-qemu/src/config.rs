@@ -208,7 +208,10 @@ impl QemuConfig {
         if self.memory_mib < 128 {
             return Err(QemuError::Setting {
                 field: "memory",
-                reason: format!("{} MiB is too little for OVMF (at least 128)", self.memory_mib),
+                reason: format!(
+                    "{} MiB is too little for OVMF (at least 128)",
+                    self.memory_mib
+                ),
             });
         }
         if self.cpus == Some(0) {
@@ -269,7 +272,10 @@ mod tests {
     #[test]
     fn bad_pattern_is_named() {
         let image = tempfile::NamedTempFile::new().expect("temp file");
-        let err = QemuConfig::new(image.path()).until("(unclosed").validate().err();
+        let err = QemuConfig::new(image.path())
+            .until("(unclosed")
+            .validate()
+            .err();
         let text = err.map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(text, "invalid until pattern \"(unclosed\"");
     }
@@ -278,11 +284,17 @@ mod tests {
     fn missing_image_is_named() {
         let err = QemuConfig::new("/nonexistent/disk.raw").validate().err();
         let text = err.map(|e| e.to_string()).unwrap_or_default();
-        assert_eq!(text, "disk image /nonexistent/disk.raw is not a readable file");
+        assert_eq!(
+            text,
+            "disk image /nonexistent/disk.raw is not a readable file"
+        );
     }
 
     #[test]
     fn state_files_sit_beside_the_image() {
-        assert_eq!(beside(Path::new("/a/disk.raw"), ".vars.fd"), Path::new("/a/disk.raw.vars.fd"));
+        assert_eq!(
+            beside(Path::new("/a/disk.raw"), ".vars.fd"),
+            Path::new("/a/disk.raw.vars.fd")
+        );
     }
 }

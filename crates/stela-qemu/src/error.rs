@@ -101,8 +101,15 @@ pub enum QemuError {
 }
 
 impl QemuError {
-    pub(crate) fn file(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> QemuError {
+    pub(crate) fn file(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> QemuError {
         let path = path.into();
-        move |source| QemuError::File { action, path, source }
+        move |source| QemuError::File {
+            action,
+            path,
+            source,
+        }
     }
 }

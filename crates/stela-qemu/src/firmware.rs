@@ -47,7 +47,9 @@ mod tests {
     #[test]
     fn missing_firmware_names_the_file_and_package() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let err = Firmware::locate(Some(dir.path())).err().map(|e| e.to_string());
+        let err = Firmware::locate(Some(dir.path()))
+            .err()
+            .map(|e| e.to_string());
         let err = err.unwrap_or_default();
         assert!(err.contains("OVMF_CODE_4M.secboot.fd"), "{err}");
         assert!(err.contains("package ovmf"), "{err}");

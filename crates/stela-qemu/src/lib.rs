@@ -47,6 +47,6 @@ pub use config::{AccelChoice, Console, QemuConfig, Vars, DEFAULT_MEMORY_MIB, DEF
 pub use error::QemuError;
 pub use firmware::{Firmware, DEFAULT_OVMF_DIR, OVMF_CODE, OVMF_VARS};
 pub use machine::{Machine, Outcome, Report};
-pub use watch::Hit;
 /// The SMBIOS UUID type of [`QemuConfig::uuid`], re-exported for callers.
 pub use uuid::Uuid;
+pub use watch::Hit;

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -53,12 +54,17 @@ pub struct Report {
     pub accel: Accel,
 }
 
+/// After this long without console output, the unfinished last line is matched too
+/// (a prompt that waits for input never gets its newline).
+const QUIET: Duration = Duration::from_millis(200);
 /// How much of QEMU's stderr is kept for error reports.
 const STDERR_TAIL: usize = 4096;
 /// swtpm creates its socket within milliseconds; this only bounds a broken start.
 const TPM_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// QEMU flushes its block devices on SIGTERM; a healthy QEMU exits well within this.
 const QEMU_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// swtpm writes its state and exits at once on SIGTERM (or by itself once QEMU is gone).
+const SWTPM_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 enum RunDir {
     Kept(PathBuf),
@@ -85,6 +91,8 @@ pub struct Machine {
     console: Receiver<Vec<u8>>,
     reader: Option<JoinHandle<()>>,
     stderr_tail: Arc<Mutex<Vec<u8>>>,
+    /// Set before we stop QEMU, so its "terminating on signal" line is not echoed.
+    stopping: Arc<AtomicBool>,
     stderr_reader: Option<JoinHandle<()>>,
     matcher: LineMatcher,
     /// Console bytes received after the last hit, not yet matched.
@@ -146,7 +154,10 @@ impl Machine {
                 tempfile::Builder::new()
                     .prefix("stela-qemu-")
                     .tempdir()
-                    .map_err(QemuError::file("creating a run directory in", std::env::temp_dir()))?,
+                    .map_err(QemuError::file(
+                        "creating a run directory in",
+                        std::env::temp_dir(),
+                    ))?,
             ),
         };
         let dir = run_dir.path().to_owned();
@@ -197,13 +208,20 @@ impl Machine {
         tracing::info!(
             "starting {} {}",
             qemu.display(),
-            args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let mut cmd = Command::new(&setpriv);
         cmd.args(["--pdeathsig", "TERM", "--"])
             .arg(&qemu)
             .args(&args)
-            .stdin(if interactive { Stdio::inherit() } else { Stdio::null() })
+            .stdin(if interactive {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
@@ -214,13 +232,16 @@ impl Machine {
 
         let (tx, rx) = mpsc::channel();
         let echo = config.console == Console::Terminal;
-        let reader = child.stdout.take().map(|out| {
-            std::thread::spawn(move || stream_console(out, log.1, echo, tx))
-        });
+        let reader = child
+            .stdout
+            .take()
+            .map(|out| std::thread::spawn(move || stream_console(out, log.1, echo, tx)));
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let stopping = Arc::new(AtomicBool::new(false));
         let stderr_reader = child.stderr.take().map(|err| {
             let tail = Arc::clone(&stderr_tail);
-            std::thread::spawn(move || collect_stderr(err, tail, echo))
+            let quiet = Arc::clone(&stopping);
+            std::thread::spawn(move || collect_stderr(err, tail, echo, quiet))
         });
         Ok(Machine {
             qemu: Some(child),
@@ -228,6 +249,7 @@ impl Machine {
             console: rx,
             reader,
             stderr_tail,
+            stopping,
             stderr_reader,
             matcher: LineMatcher::new(None, None),
             pending: Vec::new(),
@@ -256,24 +278,26 @@ impl Machine {
         loop {
             if let Some((hit, used)) = self.matcher.feed(&chunk) {
                 self.pending = chunk.split_off(used);
-                return Ok(match hit {
-                    Hit::Until(line) => Outcome::Matched(line),
-                    Hit::Fail(line) => Outcome::FailMatched(line),
-                });
+                return Ok(outcome_of(hit));
             }
             if let Some(status) = self.exit {
                 return Ok(self.exited(status));
             }
             let wait = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) => left,
+                    Some(left) => left.min(QUIET),
                     None => return Ok(Outcome::TimedOut),
                 },
-                None => Duration::from_secs(3600),
+                None => QUIET,
             };
             chunk = match self.console.recv_timeout(wait) {
                 Ok(bytes) => bytes,
-                Err(RecvTimeoutError::Timeout) => Vec::new(),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(hit) = self.matcher.match_partial() {
+                        return Ok(outcome_of(hit));
+                    }
+                    Vec::new()
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     // QEMU closed its stdout: it has exited (or is about to).
                     let status = self.reap_qemu()?;
@@ -303,14 +327,18 @@ impl Machine {
         let mut result = Ok(());
         if let Some(mut child) = self.qemu.take() {
             if self.exit.is_none() {
+                self.stopping.store(true, Ordering::Relaxed);
                 result = terminate(&mut child, "qemu-system-x86_64", QEMU_STOP_TIMEOUT).map(|_| ());
             }
         }
         if let Some(mut child) = self.swtpm.take() {
-            let stopped = terminate(&mut child, "swtpm", TPM_READY_TIMEOUT).map(|_| ());
+            let stopped = terminate(&mut child, "swtpm", SWTPM_STOP_TIMEOUT).map(|_| ());
             result = result.and(stopped);
         }
-        for handle in [self.reader.take(), self.stderr_reader.take()].into_iter().flatten() {
+        for handle in [self.reader.take(), self.stderr_reader.take()]
+            .into_iter()
+            .flatten()
+        {
             if handle.join().is_err() {
                 tracing::warn!("a console reader thread panicked; the log may be incomplete");
             }
@@ -340,7 +368,11 @@ impl Machine {
                 tracing::warn!("the stderr reader thread panicked");
             }
         }
-        let tail = self.stderr_tail.lock().map(|t| t.clone()).unwrap_or_default();
+        let tail = self
+            .stderr_tail
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
         Outcome::Exited {
             status,
             stderr: String::from_utf8_lossy(&tail).trim().to_owned(),
@@ -356,6 +388,13 @@ impl Drop for Machine {
     }
 }
 
+fn outcome_of(hit: Hit) -> Outcome {
+    match hit {
+        Hit::Until(line) => Outcome::Matched(line),
+        Hit::Fail(line) => Outcome::FailMatched(line),
+    }
+}
+
 fn host_cores() -> u32 {
     std::thread::available_parallelism()
         .map(|n| u32::try_from(n.get()).unwrap_or(1))
@@ -366,8 +405,14 @@ fn host_cores() -> u32 {
 fn detect_format(image: &Path) -> Result<&'static str, QemuError> {
     let mut magic = [0u8; 4];
     let mut f = File::open(image).map_err(QemuError::file("opening", image))?;
-    let n = f.read(&mut magic).map_err(QemuError::file("reading", image))?;
-    Ok(if n == 4 && magic == *b"QFI\xfb" { "qcow2" } else { "raw" })
+    let n = f
+        .read(&mut magic)
+        .map_err(QemuError::file("reading", image))?;
+    Ok(if n == 4 && magic == *b"QFI\xfb" {
+        "qcow2"
+    } else {
+        "raw"
+    })
 }
 
 fn create_overlay(image: &Path, format: &str, dir: &Path) -> Result<PathBuf, QemuError> {
@@ -432,7 +477,8 @@ fn prepare_vars(
 /// Copies the template and makes the copy writable (the template is root's, 0644).
 fn copy_template(template: &Path, to: &Path) -> Result<(), QemuError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::copy(template, to).map_err(QemuError::file("copying the OVMF variable store to", to))?;
+    std::fs::copy(template, to)
+        .map_err(QemuError::file("copying the OVMF variable store to", to))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o644))
         .map_err(QemuError::file("making writable", to))
 }
@@ -447,7 +493,10 @@ fn open_log(config: &QemuConfig, run_dir: &RunDir) -> Result<(PathBuf, File), Qe
                 .prefix("stela-qemu-")
                 .suffix(".log")
                 .tempfile()
-                .map_err(QemuError::file("creating a log file in", std::env::temp_dir()))?
+                .map_err(QemuError::file(
+                    "creating a log file in",
+                    std::env::temp_dir(),
+                ))?
                 .keep()
                 .map_err(|e| QemuError::File {
                     action: "keeping",
@@ -482,9 +531,14 @@ const SWTPM_SOCKET: &str = "swtpm.sock";
 
 /// Starts swtpm; its socket lives in a short temporary directory because a Unix socket
 /// path must fit in 108 bytes and run directories can be deep.
-fn start_swtpm(setpriv: &Path, state: &Path, run_dir: &Path) -> Result<(Child, TempDir), QemuError> {
+fn start_swtpm(
+    setpriv: &Path,
+    state: &Path,
+    run_dir: &Path,
+) -> Result<(Child, TempDir), QemuError> {
     let swtpm = tools::SWTPM.find()?;
-    std::fs::create_dir_all(state).map_err(QemuError::file("creating the TPM state directory", state))?;
+    std::fs::create_dir_all(state)
+        .map_err(QemuError::file("creating the TPM state directory", state))?;
     let sockdir = tempfile::Builder::new()
         .prefix("stela-tpm-")
         .tempdir_in("/tmp")
@@ -532,7 +586,10 @@ fn start_swtpm(setpriv: &Path, state: &Path, run_dir: &Path) -> Result<(Child, T
             return Err(QemuError::ToolFailed {
                 program: "swtpm".into(),
                 status,
-                stderr: std::fs::read_to_string(&log).unwrap_or_default().trim().to_owned(),
+                stderr: std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
             });
         }
         if start.elapsed() > TPM_READY_TIMEOUT {
@@ -549,8 +606,18 @@ fn start_swtpm(setpriv: &Path, state: &Path, run_dir: &Path) -> Result<(Child, T
 }
 
 /// SIGTERM, wait up to `grace`, then SIGKILL; always reaps the child.
-fn terminate(child: &mut Child, program: &'static str, grace: Duration) -> Result<ExitStatus, QemuError> {
-    let err = |action| move |source| QemuError::Process { action, program, source };
+fn terminate(
+    child: &mut Child,
+    program: &'static str,
+    grace: Duration,
+) -> Result<ExitStatus, QemuError> {
+    let err = |action| {
+        move |source| QemuError::Process {
+            action,
+            program,
+            source,
+        }
+    };
     if let Some(status) = child.try_wait().map_err(err("checking"))? {
         return Ok(status);
     }
@@ -565,7 +632,10 @@ fn terminate(child: &mut Child, program: &'static str, grace: Duration) -> Resul
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    tracing::warn!("{program} did not stop within {} s of SIGTERM: killing it", grace.as_secs());
+    tracing::warn!(
+        "{program} did not stop within {} s of SIGTERM: killing it",
+        grace.as_secs()
+    );
     child.kill().map_err(err("killing"))?;
     child.wait().map_err(err("waiting for"))
 }
@@ -596,7 +666,11 @@ fn stream_console(mut out: impl Read, mut log: File, echo: bool, tx: mpsc::Sende
         if echo {
             let mut stdout = std::io::stdout().lock();
             // A closed stdout (a pager quit) must not stop the run or the log.
-            if stdout.write_all(bytes).and_then(|_| stdout.flush()).is_err() {
+            if stdout
+                .write_all(bytes)
+                .and_then(|_| stdout.flush())
+                .is_err()
+            {
                 tracing::debug!("stdout closed; console still logged");
             }
         }
@@ -608,14 +682,20 @@ fn stream_console(mut out: impl Read, mut log: File, echo: bool, tx: mpsc::Sende
     }
 }
 
-fn collect_stderr(mut err: impl Read, tail: Arc<Mutex<Vec<u8>>>, echo: bool) {
+fn collect_stderr(
+    mut err: impl Read,
+    tail: Arc<Mutex<Vec<u8>>>,
+    echo: bool,
+    stopping: Arc<AtomicBool>,
+) {
     let mut buf = [0u8; 4096];
     loop {
         let n = match err.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if echo {
+        if echo && !stopping.load(Ordering::Relaxed) {
+            // Best effort: the tail below keeps the text for error reports anyway.
             let _ = std::io::stderr().write_all(&buf[..n]);
         }
         if let Ok(mut t) = tail.lock() {

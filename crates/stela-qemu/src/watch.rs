@@ -54,30 +54,31 @@ impl LineMatcher {
         self.fail = fail;
     }
 
-    /// Feeds the next chunk; returns the first hit in it and how many bytes of the chunk
-    /// were used up to it (the rest belongs to the next wait). A failure pattern wins
-    /// over a success pattern on the same line. The unfinished last line is matched
-    /// too, so a prompt without a newline (`login: `) is seen at once; it then counts as
-    /// seen and its continuation starts a new line.
+    /// Feeds the next chunk; returns the first hit on a complete line in it and how many
+    /// bytes of the chunk were used up to it (the rest belongs to the next wait). A
+    /// failure pattern wins over a success pattern on the same line.
     pub(crate) fn feed(&mut self, chunk: &[u8]) -> Option<(Hit, usize)> {
         for (i, &b) in chunk.iter().enumerate() {
             if let Some(hit) = self.push(b) {
                 return Some((hit, i + 1));
             }
         }
+        None
+    }
+
+    /// Matches the unfinished last line. Called when the console has gone quiet, so a
+    /// prompt without a newline (`login: `) is seen, while a line still arriving is
+    /// matched (and reported) whole. After a hit its continuation starts a new line.
+    pub(crate) fn match_partial(&mut self) -> Option<Hit> {
         let hit = self.check_line()?;
         self.line.clear();
-        Some((hit, chunk.len()))
+        Some(hit)
     }
 
     fn push(&mut self, b: u8) -> Option<Hit> {
         match self.state {
             Escape::Start => {
-                self.state = if b == b'[' {
-                    Escape::Csi
-                } else {
-                    Escape::None
-                };
+                self.state = if b == b'[' { Escape::Csi } else { Escape::None };
                 None
             }
             Escape::Csi => {
@@ -150,17 +151,34 @@ mod tests {
     fn table() {
         // (chunks fed in order, expected hit after the last chunk)
         let cases: &[(&[&[u8]], Option<Hit>)] = &[
-            (&[b"[    1.2] secureboot: Secure boot enabled\n"], Some(Hit::Until("[    1.2] secureboot: Secure boot enabled".into()))),
+            (
+                &[b"[    1.2] secureboot: Secure boot enabled\n"],
+                Some(Hit::Until(
+                    "[    1.2] secureboot: Secure boot enabled".into(),
+                )),
+            ),
             // split across chunks, even inside a word
-            (&[b"secureboot: Secure bo", b"ot enabled\r\n"], Some(Hit::Until("secureboot: Secure boot enabled".into()))),
+            (
+                &[b"secureboot: Secure bo", b"ot enabled\r\n"],
+                Some(Hit::Until("secureboot: Secure boot enabled".into())),
+            ),
             // colour codes inside the text are not seen by the pattern
-            (&[b"\x1b[1m\x1b[33mSecure\x1b[0m boot enabled"], Some(Hit::Until("Secure boot enabled".into()))),
+            (
+                &[b"\x1b[1m\x1b[33mSecure\x1b[0m boot enabled"],
+                Some(Hit::Until("Secure boot enabled".into())),
+            ),
             // an escape sequence split across chunks
-            (&[b"Secure\x1b[", b"0m boot enabled"], Some(Hit::Until("Secure boot enabled".into()))),
+            (
+                &[b"Secure\x1b[", b"0m boot enabled"],
+                Some(Hit::Until("Secure boot enabled".into())),
+            ),
             // a cursor move ends a line: no match across it
             (&[b"Secure boot\x1b[05;01Henabled"], None),
             // failure wins on the same line
-            (&[b"Kernel panic, Secure boot enabled\n"], Some(Hit::Fail("Kernel panic, Secure boot enabled".into()))),
+            (
+                &[b"Kernel panic, Secure boot enabled\n"],
+                Some(Hit::Fail("Kernel panic, Secure boot enabled".into())),
+            ),
             (&[b"nothing here\n"], None),
         ];
         for (chunks, want) in cases {
@@ -169,6 +187,7 @@ mod tests {
             for c in *chunks {
                 got = got.or(m.feed(c).map(|(hit, _)| hit));
             }
+            got = got.or_else(|| m.match_partial());
             assert_eq!(&got, want, "chunks {chunks:?}");
         }
     }
@@ -180,6 +199,15 @@ mod tests {
         assert_eq!(m.feed(chunk), Some((Hit::Until("ready".into()), 6)));
         // the rest is matched by the next call
         assert_eq!(m.feed(&chunk[6..]), Some((Hit::Fail("panic".into()), 6)));
+    }
+
+    #[test]
+    fn partial_lines_match_only_when_asked() {
+        let mut m = matcher("login:", "panic");
+        assert_eq!(m.feed(b"debian login: "), None);
+        assert_eq!(m.match_partial(), Some(Hit::Until("debian login:".into())));
+        // the rest of that line is a new line
+        assert_eq!(m.feed(b"x\n"), None);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Throughput of `format_to` on 64 MiB in memory, and of one salted 4 KiB SHA-256 with the
 //! sha2 crate against OpenSSL (the figures behind docs/decisions/0002-verity-hashing.md).
 
-
 // criterion_group! makes an undocumented public function.
 #![allow(missing_docs)]
 use std::hint::black_box;
@@ -47,7 +46,13 @@ fn bench_format(c: &mut Criterion) {
         let mut out = Cursor::new(Vec::with_capacity(DATA_SIZE / 64));
         b.iter(|| {
             out.set_position(0);
-            let info = format_to(&data[..], DATA_SIZE as u64, &mut out, &params, &mut NoProgress);
+            let info = format_to(
+                &data[..],
+                DATA_SIZE as u64,
+                &mut out,
+                &params,
+                &mut NoProgress,
+            );
             black_box(info.map(|i| i.root_hash).ok())
         })
     });

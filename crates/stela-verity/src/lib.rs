@@ -43,6 +43,6 @@ pub use layout::Layout;
 pub use params::{BlockSize, Header, RootHash, Salt, VerityParams, ALGORITHM, DIGEST_SIZE};
 pub use progress::{NoProgress, Progress};
 pub use superblock::Superblock;
-pub use verify::{read_superblock, verify, Covered, Mismatch, Verdict, VerifyMode};
 /// The UUID type of [`Header::Superblock`], re-exported so callers need no version match.
 pub use uuid::Uuid;
+pub use verify::{read_superblock, verify, Covered, Mismatch, Verdict, VerifyMode};

@@ -171,13 +171,24 @@ fn byte_identical_to_veritysetup() -> TestResult {
 
         // The streaming API writes the same bytes.
         let mut out = std::io::Cursor::new(Vec::new());
-        let streamed = format_to(&bytes[..], bytes.len() as u64, &mut out, &params, &mut NoProgress)?;
+        let streamed = format_to(
+            &bytes[..],
+            bytes.len() as u64,
+            &mut out,
+            &params,
+            &mut NoProgress,
+        )?;
         assert_eq!(streamed, info, "{what}");
         assert!(out.into_inner() == b, "{what}: format_to wrote other bytes");
 
         // veritysetup accepts ours, and so does our verify.
         let root = info.root_hash.to_string();
-        let mut args = vec!["verify", path_str(&data_path), path_str(&ours), root.as_str()];
+        let mut args = vec![
+            "verify",
+            path_str(&data_path),
+            path_str(&ours),
+            root.as_str(),
+        ];
         let (dbs, hbs) = (c.data_block.to_string(), c.hash_block.to_string());
         if !c.superblock {
             args.extend([

@@ -1,6 +1,7 @@
 //! One module per subcommand group.
 
 pub mod keys;
+pub mod qemu;
 pub mod sign;
 pub mod uki;
 pub mod verity;

@@ -107,7 +107,10 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
     // captured console.
     let outcome = match report.outcome {
         RunOutcome::Matched(line) => {
-            eprintln!("stela qemu: matched after {secs:.1} s ({}): {line}", report.accel);
+            eprintln!(
+                "stela qemu: matched after {secs:.1} s ({}): {line}",
+                report.accel
+            );
             Outcome::Success
         }
         RunOutcome::FailMatched(line) => {

@@ -251,17 +251,48 @@ mod tests {
     #[test]
     fn parses_veritysetup_style_options() {
         let ok = Cli::try_parse_from([
-            "verity", "format", "d", "h", "--salt", "ab", "--data-block-size", "512",
-            "--uuid", "12345678-9abc-4def-8123-456789abcdef",
+            "verity",
+            "format",
+            "d",
+            "h",
+            "--salt",
+            "ab",
+            "--data-block-size",
+            "512",
+            "--uuid",
+            "12345678-9abc-4def-8123-456789abcdef",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
         for bad in [
             &["verity", "format", "d", "h", "--data-block-size", "1000"][..],
             &["verity", "format", "d", "h", "--salt", "xyz"],
-            &["verity", "format", "d", "h", "--no-superblock", "--uuid", "12345678-9abc-4def-8123-456789abcdef"],
+            &[
+                "verity",
+                "format",
+                "d",
+                "h",
+                "--no-superblock",
+                "--uuid",
+                "12345678-9abc-4def-8123-456789abcdef",
+            ],
             &["verity", "verify", "d", "h", "abcd"],
-            &["verity", "verify", "d", "h", &"0".repeat(64), "--no-superblock"],
-            &["verity", "verify", "d", "h", &"0".repeat(64), "--salt", "ab"],
+            &[
+                "verity",
+                "verify",
+                "d",
+                "h",
+                &"0".repeat(64),
+                "--no-superblock",
+            ],
+            &[
+                "verity",
+                "verify",
+                "d",
+                "h",
+                &"0".repeat(64),
+                "--salt",
+                "ab",
+            ],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "accepted {bad:?}");
         }
