@@ -48,6 +48,9 @@ enum Command {
     /// Unified Kernel Images: assemble a kernel, initrd and command line on systemd's stub.
     #[command(subcommand)]
     Uki(cmd::uki::UkiCommand),
+    /// Build a signed, verity-protected disk image from a recipe (default: the built-in
+    /// appliance).
+    Build(cmd::build::BuildArgs),
     /// Boot a disk image under QEMU with OVMF in Secure Boot mode (and swtpm).
     Qemu(cmd::qemu::QemuArgs),
 }
@@ -69,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(c) => cmd::sign::run_verify(c),
         Command::Uki(c) => cmd::uki::run(c),
         Command::Qemu(args) => cmd::qemu::run(args),
+        Command::Build(args) => cmd::build::run(args),
     }
 }
 

@@ -173,7 +173,7 @@ impl PackageName {
     }
 
     /// A name known to be valid (the built-in package sets).
-    pub(crate) fn known(s: &'static str) -> Self {
+    pub fn known(s: &'static str) -> Self {
         PackageName(s.to_owned())
     }
 }

@@ -54,6 +54,18 @@ pub struct InitArgs {
     json: bool,
 }
 
+impl InitArgs {
+    /// Arguments for a default key set in `dir` (used by `stela build` without keys).
+    pub fn default_for(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            common_name: "stela".into(),
+            validity_days: 3650,
+            json: false,
+        }
+    }
+}
+
 /// Arguments of `stela keys show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {

@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+pub mod build;
 pub mod keys;
 pub mod qemu;
 pub mod sign;

@@ -1,0 +1,169 @@
+//! The build pipeline: a validated [`stela_recipe::Recipe`] becomes a GPT disk image whose
+//! boot chain is verified end to end, plus the split artifacts an update needs.
+//!
+//! ```text
+//! rootfs (mmdebstrap, cached by its inputs) -> customise (files, units, /etc -> factory)
+//!   -> initrd (dracut from the image, cached) -> usr.erofs -> verity + signed root hash
+//!   -> UKI (the image's own stub) -> Authenticode -> ESP -> GPT image + manifest
+//! ```
+//!
+//! Every step is a function in [`steps`]; [`build`] runs them in order, reports each to a
+//! [`Reporter`] and writes the outputs into a staging directory that is renamed into
+//! place only when everything succeeded.
+
+pub mod cmdline;
+pub mod manifest;
+pub mod run;
+pub mod steps;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use stela_recipe::Recipe;
+
+/// What `stela build` was asked to do.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The validated recipe.
+    pub recipe: Recipe,
+    /// The key directory made by `stela keys init` (db.key, db.crt, PK/KEK/db .auth).
+    pub keys: PathBuf,
+    /// Where the outputs go (created; must not hold a previous build of another image).
+    pub out: PathBuf,
+    /// Where downloaded packages and cached steps are kept between builds.
+    pub cache: PathBuf,
+}
+
+/// Hears about the steps as they run (the CLI draws progress from it).
+pub trait Reporter {
+    /// A step starts.
+    fn step_started(&mut self, step: &str);
+    /// A step ended; `cached` when its output came from the cache.
+    fn step_finished(&mut self, step: &str, elapsed: Duration, cached: bool);
+}
+
+/// How long one step took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepTiming {
+    /// The step's name.
+    pub step: String,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Whether its result came from the cache.
+    pub cached: bool,
+}
+
+/// What a finished build produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuildResult {
+    /// The disk image.
+    pub image: PathBuf,
+    /// The manifest file.
+    pub manifest_path: PathBuf,
+    /// The manifest's content.
+    pub manifest: manifest::Manifest,
+    /// Per-step timings.
+    pub steps: Vec<StepTiming>,
+    /// Seconds for the whole build.
+    pub total_seconds: f64,
+}
+
+pub(crate) struct Timer<'a> {
+    reporter: &'a mut dyn Reporter,
+    timings: Vec<StepTiming>,
+}
+
+impl<'a> Timer<'a> {
+    pub(crate) fn step<T>(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> anyhow::Result<(T, bool)>,
+    ) -> anyhow::Result<T> {
+        self.reporter.step_started(name);
+        let start = Instant::now();
+        let (value, cached) = f().with_context(|| format!("step {name}"))?;
+        let elapsed = start.elapsed();
+        self.reporter.step_finished(name, elapsed, cached);
+        self.timings.push(StepTiming {
+            step: name.to_owned(),
+            seconds: elapsed.as_secs_f64(),
+            cached,
+        });
+        Ok(value)
+    }
+}
+
+/// Run the whole pipeline.
+///
+/// Outputs are staged in a hidden directory beside `out` and moved into `out` at the end,
+/// so a failed build leaves the previous outputs (or nothing) rather than a half-written
+/// image.
+pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result<BuildResult> {
+    let start = Instant::now();
+    let keys = steps::keys::BuildKeys::load(&opts.keys)?;
+    let out_parent = parent_dir(&opts.out);
+    std::fs::create_dir_all(&out_parent)
+        .with_context(|| format!("creating {}", out_parent.display()))?;
+    std::fs::create_dir_all(&opts.cache)
+        .with_context(|| format!("creating the cache {}", opts.cache.display()))?;
+    let stage = tempfile::Builder::new()
+        .prefix(".stela-build-")
+        .tempdir_in(&out_parent)
+        .with_context(|| format!("creating a staging directory in {}", out_parent.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("work-")
+        .tempdir_in(&opts.cache)
+        .with_context(|| format!("creating a work directory in {}", opts.cache.display()))?;
+
+    let mut timer = Timer {
+        reporter,
+        timings: Vec::new(),
+    };
+    let recipe = &opts.recipe;
+    let rootfs_cached = timer.step("rootfs", || steps::rootfs::ensure(recipe, &opts.cache))?;
+    let tree = work.path().join("tree");
+    let packages = timer.step("customise", || {
+        steps::customise::run(recipe, &rootfs_cached, &tree).map(|p| (p, false))
+    })?;
+    let initrd = timer.step("initrd", || {
+        steps::initrd::build(recipe, &tree, &opts.cache, work.path())
+    })?;
+    let usr = timer.step("usr", || {
+        steps::usr::build(recipe, &tree, &stage.path().join(steps::usr::FILE)).map(|u| (u, false))
+    })?;
+    let verity = timer.step("verity", || {
+        steps::verity::build(recipe, &usr, stage.path(), &keys).map(|v| (v, false))
+    })?;
+    let uki = timer.step("uki", || {
+        steps::uki::build(recipe, &tree, &initrd, &verity, &keys, stage.path()).map(|u| (u, false))
+    })?;
+    let esp = timer.step("esp", || {
+        steps::esp::build(recipe, &tree, &uki, &keys, work.path()).map(|e| (e, false))
+    })?;
+    let image_name = format!("{}.raw", recipe.label());
+    let image = timer.step("disk", || {
+        steps::disk::build(recipe, &esp, &usr, &verity, &stage.path().join(&image_name))
+            .map(|d| (d, false))
+    })?;
+    let manifest = timer.step("manifest", || {
+        manifest::write(recipe, stage.path(), &image, &verity, &packages).map(|m| (m, false))
+    })?;
+    let steps_timings = std::mem::take(&mut timer.timings);
+
+    steps::publish::replace_dir(stage, &opts.out)?;
+    Ok(BuildResult {
+        image: opts.out.join(&image_name),
+        manifest_path: opts.out.join(manifest::FILE),
+        manifest,
+        steps: steps_timings,
+        total_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}

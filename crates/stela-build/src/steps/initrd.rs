@@ -1,0 +1,117 @@
+//! The initrd: dracut from the image's own packages, systemd-based, with what the boot
+//! chain needs (decision record 0006): systemd-veritysetup for the signed /usr,
+//! systemd-repart to make the root partition at first boot, and a unit that recreates
+//! /etc on the new root from the factory copy before switching to it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use sha2::{Digest, Sha256};
+use stela_recipe::Recipe;
+
+use crate::run;
+
+/// Bump when the initrd's contents change for the same recipe.
+const INITRD_CONFIG: &str = "stela-initrd-v1";
+
+const FACTORY_ETC_UNIT: &str = "\
+[Unit]
+Description=Recreate /etc on the root partition from /usr/share/factory/etc
+Documentation=https://example.invalid/stela/docs/recipe.md
+DefaultDependencies=no
+ConditionPathExists=/etc/initrd-release
+RequiresMountsFor=/sysroot /sysroot/usr
+Before=initrd-fs.target initrd-parse-etc.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=systemd-tmpfiles --root=/sysroot --create --prefix=/etc --prefix=/root
+";
+
+/// The single kernel release installed in the tree.
+pub fn kernel_release(tree: &Path) -> anyhow::Result<String> {
+    let dir = tree.join("usr/lib/modules");
+    let mut releases: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    releases.sort();
+    match releases.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no kernel in the image: add a linux-image package"),
+        many => bail!(
+            "several kernels in the image ({}); keep one",
+            many.join(", ")
+        ),
+    }
+}
+
+/// Build (or take from the cache) the initrd. The bool says whether it was cached.
+pub fn build(
+    recipe: &Recipe,
+    tree: &Path,
+    cache: &Path,
+    work: &Path,
+) -> anyhow::Result<(PathBuf, bool)> {
+    let kver = kernel_release(tree)?;
+    let fs = recipe.partitions().root.filesystem;
+    let mkfs = format!("/usr/sbin/mkfs.{}", fs.as_str());
+    let mut key = Sha256::new();
+    key.update(INITRD_CONFIG);
+    key.update(recipe.cache_key().as_bytes());
+    key.update(&kver);
+    let key = hex::encode(key.finalize());
+    let cached = cache.join("initrd").join(format!("{key}.img"));
+    if cached.is_file() {
+        return Ok((cached, true));
+    }
+
+    // Files for the initrd, staged inside the tree so dracut (in the chroot) sees them.
+    let stage_rel = "var/tmp/stela-initrd";
+    let stage = tree.join(stage_rel);
+    let units = stage.join("usr/lib/systemd/system");
+    std::fs::create_dir_all(units.join("initrd-fs.target.wants"))?;
+    std::fs::write(units.join("stela-factory-etc.service"), FACTORY_ETC_UNIT)?;
+    std::os::unix::fs::symlink(
+        "../stela-factory-etc.service",
+        units.join("initrd-fs.target.wants/stela-factory-etc.service"),
+    )?;
+    let out_rel = "var/tmp/stela-initrd.img";
+    let epoch = super::source_date_epoch().to_string();
+    let mut cmd = run::command("chroot");
+    cmd.env("SOURCE_DATE_EPOCH", &epoch)
+        .arg(tree)
+        .args([
+            "dracut",
+            "--force",
+            "--no-hostonly",
+            "--reproducible",
+            "--nofscks",
+            "--no-early-microcode",
+        ])
+        .args([
+            "--add",
+            "systemd-veritysetup systemd-repart systemd-tmpfiles",
+        ])
+        .args(["--omit", "plymouth"])
+        .args([
+            "--add-drivers",
+            "dm-verity erofs ext4 btrfs xfs virtio_blk virtio_pci virtio_scsi nvme ahci sd_mod",
+        ])
+        .arg("--install")
+        .arg(format!("{mkfs} /usr/sbin/mke2fs"))
+        .arg("--include")
+        .arg(format!("/{stage_rel}"))
+        .arg("/")
+        .arg(format!("/{out_rel}"))
+        .arg(&kver);
+    run::run(&mut cmd, "building the initrd with dracut")?;
+    std::fs::create_dir_all(cache.join("initrd"))?;
+    let tmp = work.join("initrd.img");
+    super::move_file(&tree.join(out_rel), &tmp)?;
+    std::fs::remove_dir_all(&stage)?;
+    super::move_file(&tmp, &cached)?;
+    Ok((cached, false))
+}

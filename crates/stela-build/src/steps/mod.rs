@@ -1,0 +1,45 @@
+//! The steps of the pipeline, one module each, in the order they run.
+
+pub mod customise;
+pub mod disk;
+pub mod esp;
+pub mod initrd;
+pub mod keys;
+pub mod publish;
+pub mod rootfs;
+pub mod uki;
+pub mod usr;
+pub mod verity;
+
+use sha2::{Digest, Sha256};
+
+/// A value derived from a name and the image label, so that an unchanged recipe gives
+/// the same salts, UUIDs and file system identities (reproducible builds).
+pub(crate) fn derive(recipe: &stela_recipe::Recipe, what: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"stela-build:v1:");
+    h.update(what.as_bytes());
+    h.update(b":");
+    h.update(recipe.label().as_bytes());
+    h.finalize().into()
+}
+
+/// The fixed time stamp of the image's files: SOURCE_DATE_EPOCH when set, else 0.
+pub(crate) fn source_date_epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Move a file, falling back to copy + remove across file systems.
+pub(crate) fn move_file(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))?;
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The /usr image: erofs made by the image's own mkfs.erofs, laid out for small deltas
+//! (no inline tail data, fixed time stamps and UUID).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use stela_recipe::Recipe;
+
+use crate::run;
+
+/// The file name of the usr image among the outputs.
+pub const FILE: &str = "usr.erofs";
+
+/// The usr image that was made.
+#[derive(Debug, Clone)]
+pub struct UsrImage {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes (a multiple of 4096).
+    pub size: u64,
+}
+
+/// Make the erofs image of `tree/usr` at `out`.
+pub fn build(recipe: &Recipe, tree: &Path, out: &Path) -> anyhow::Result<UsrImage> {
+    let uuid = uuid_text(&super::derive(recipe, "usr-erofs-uuid"));
+    let epoch = super::source_date_epoch();
+    let inner = "var/tmp/stela-usr.erofs";
+    let mut cmd = run::command("chroot");
+    cmd.env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .arg(tree)
+        .args(["mkfs.erofs", "-Enoinline_data", "--quiet"])
+        .arg(format!("-T{epoch}"))
+        .arg(format!("-U{uuid}"))
+        .arg(format!("/{inner}"))
+        .arg("/usr");
+    run::run(&mut cmd, "making the usr image with mkfs.erofs")?;
+    super::move_file(&tree.join(inner), out)?;
+    let size = std::fs::metadata(out)
+        .with_context(|| format!("reading {}", out.display()))?
+        .len();
+    if size % 4096 != 0 {
+        bail!("{} is {size} bytes, not a multiple of 4096", out.display());
+    }
+    let slot = recipe.partitions().usr_size.bytes();
+    if size > slot {
+        bail!(
+            "the usr image is {size} bytes but partitions.usr_size is {slot}: raise usr_size (keep headroom for later versions)"
+        );
+    }
+    Ok(UsrImage {
+        path: out.to_owned(),
+        size,
+    })
+}
+
+fn uuid_text(b: &[u8; 32]) -> String {
+    let h = hex::encode(&b[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -1,0 +1,72 @@
+//! The verity tree of the usr image and its signed root hash.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use stela_keys::pkcs7::CertificateInclusion;
+use stela_keys::verity_sig::{sign_root_hash, RootHashText, VeritySignatureDocument};
+use stela_recipe::Recipe;
+use stela_verity::{BlockSize, Header, NoProgress, RootHash, Salt, Uuid, VerityParams};
+
+use super::keys::BuildKeys;
+use super::usr::UsrImage;
+
+/// The verity outputs.
+#[derive(Debug, Clone)]
+pub struct VerityOutput {
+    /// The root hash.
+    pub root_hash: RootHash,
+    /// The hash tree file (`usr.verity`).
+    pub tree: PathBuf,
+    /// Its size.
+    pub tree_size: u64,
+    /// The DER PKCS#7 signature file (`usr.verity.p7s`).
+    pub signature: PathBuf,
+    /// The DER signature bytes.
+    pub signature_der: Vec<u8>,
+    /// The signature partition content (`usr.verity-sig.json`, NUL-padded).
+    pub sig_partition: PathBuf,
+}
+
+/// Hash the usr image, sign the root hash with the db key.
+pub fn build(
+    recipe: &Recipe,
+    usr: &UsrImage,
+    out: &Path,
+    keys: &BuildKeys,
+) -> anyhow::Result<VerityOutput> {
+    let salt = super::derive(recipe, "verity-salt");
+    let uuid_bytes = super::derive(recipe, "verity-uuid");
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&uuid_bytes[..16]);
+    // A valid version 4 UUID, as veritysetup makes them.
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    let params = VerityParams {
+        data_block_size: BlockSize::DEFAULT,
+        hash_block_size: BlockSize::DEFAULT,
+        salt: Salt::new(salt.to_vec()).context("the verity salt")?,
+        header: Header::Superblock {
+            uuid: Uuid::from_bytes(u),
+        },
+    };
+    let tree = out.join("usr.verity");
+    let info = stela_verity::format(&usr.path, &tree, &params, &mut NoProgress)
+        .context("hashing the usr image")?;
+    let root: RootHashText = info.root_hash.to_string().parse()?;
+    let der = sign_root_hash(&keys.db, &root, CertificateInclusion::Omit)
+        .context("signing the root hash with the db key")?;
+    let signature = out.join("usr.verity.p7s");
+    std::fs::write(&signature, &der)?;
+    let doc = VeritySignatureDocument::new(&root, stela_keys::Signer::certificate(&keys.db), &der);
+    let sig_partition = out.join("usr.verity-sig.json");
+    std::fs::write(&sig_partition, doc.to_partition_bytes()?)?;
+    Ok(VerityOutput {
+        root_hash: info.root_hash,
+        tree,
+        tree_size: info.hash_size,
+        signature,
+        signature_der: der,
+        sig_partition,
+    })
+}

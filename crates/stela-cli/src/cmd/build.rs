@@ -1,0 +1,130 @@
+//! `stela build`: a recipe becomes a signed, verity-protected disk image.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use stela_build::{BuildOptions, Reporter};
+use stela_recipe::Recipe;
+
+use crate::Outcome;
+
+/// Arguments of `stela build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The recipe (TOML, see docs/recipe.md); without it, the built-in default appliance.
+    #[arg(value_name = "RECIPE")]
+    recipe: Option<PathBuf>,
+    /// Key directory made by `stela keys init` (overrides the recipe's `keys`). Without
+    /// either, a key set is made in ~/.local/share/stela/keys (and you are told so).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+    /// Output directory: the disk image, the update artifacts and manifest.json.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    out: PathBuf,
+    /// Cache of downloaded packages and built steps, reused between builds.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "STELA_CACHE",
+        default_value = "/var/cache/stela/build"
+    )]
+    cache: PathBuf,
+    /// Print the result (outputs, per-step timings) as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Progress {
+    quiet: bool,
+}
+
+impl Reporter for Progress {
+    fn step_started(&mut self, step: &str) {
+        if !self.quiet {
+            eprintln!("stela build: {step} ...");
+        }
+    }
+
+    fn step_finished(&mut self, step: &str, elapsed: Duration, cached: bool) {
+        if !self.quiet {
+            let how = if cached { " (cached)" } else { "" };
+            eprintln!(
+                "stela build: {step} done in {:.1} s{how}",
+                elapsed.as_secs_f64()
+            );
+        }
+    }
+}
+
+fn default_keys_dir() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".local/share/stela/keys")
+}
+
+/// Run `stela build`.
+pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
+    let recipe = match &args.recipe {
+        Some(path) => {
+            Recipe::load(path).with_context(|| format!("reading the recipe {}", path.display()))?
+        }
+        None => Recipe::default_recipe(),
+    };
+    let keys = match (&args.keys, recipe.keys()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.resolved().to_owned(),
+        (None, None) => {
+            let dir = default_keys_dir();
+            if !dir.join("db.key").exists() {
+                eprintln!(
+                    "stela build: no keys given; making a new Secure Boot key set in {} (keep PK.key and KEK.key offline)",
+                    dir.display()
+                );
+                if let Some(parent) = dir.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                crate::cmd::keys::run(crate::cmd::keys::KeysCommand::Init(
+                    crate::cmd::keys::InitArgs::default_for(dir.clone()),
+                ))?;
+            } else {
+                eprintln!(
+                    "stela build: using the default key set in {}",
+                    dir.display()
+                );
+            }
+            dir
+        }
+    };
+    let opts = BuildOptions {
+        recipe,
+        keys,
+        out: args.out.clone(),
+        cache: args.cache.clone(),
+    };
+    let mut progress = Progress {
+        quiet: args.json && !std::io::stderr().is_terminal(),
+    };
+    let result = stela_build::build(&opts, &mut progress)?;
+    if args.json {
+        crate::output::print_json(&result)?;
+    } else {
+        println!("image:     {}", result.image.display());
+        println!("manifest:  {}", result.manifest_path.display());
+        println!("root hash: {}", result.manifest.root_hash);
+        for s in &result.steps {
+            println!(
+                "  {:<10} {:>7.1} s{}",
+                s.step,
+                s.seconds,
+                if s.cached { " (cached)" } else { "" }
+            );
+        }
+        println!("  {:<10} {:>7.1} s", "total", result.total_seconds);
+    }
+    Ok(Outcome::Success)
+}
