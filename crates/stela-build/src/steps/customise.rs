@@ -132,6 +132,18 @@ fn units(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
             &format!("systemd.enable: {unit}"),
         )?;
     }
+    // The boot loader on the ESP is signed by stela and updated with the image;
+    // bootctl's automatic update would put the unsigned copy from /usr in its place.
+    if tree
+        .join("usr/lib/systemd/system/systemd-boot-update.service")
+        .exists()
+    {
+        run::in_tree(
+            tree,
+            &["systemctl", "mask", "systemd-boot-update.service"],
+            "masking systemd-boot-update.service",
+        )?;
+    }
     for unit in units.disable() {
         run::in_tree(
             tree,

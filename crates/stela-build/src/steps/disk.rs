@@ -122,5 +122,8 @@ pub fn build(
             .with_context(|| format!("copying {} into the image", path.display()))?;
     }
     image.persist().context("finishing the disk image")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("setting the mode of {}", out.display()))?;
     Ok(out.to_owned())
 }
