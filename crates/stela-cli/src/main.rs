@@ -51,6 +51,8 @@ enum Command {
     /// Build a signed, verity-protected disk image from a recipe (default: the built-in
     /// appliance).
     Build(cmd::build::BuildArgs),
+    /// Show what a disk image holds and check its signatures.
+    Inspect(cmd::inspect::InspectArgs),
     /// Boot a disk image under QEMU with OVMF in Secure Boot mode (and swtpm).
     Qemu(cmd::qemu::QemuArgs),
 }
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Uki(c) => cmd::uki::run(c),
         Command::Qemu(args) => cmd::qemu::run(args),
         Command::Build(args) => cmd::build::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
     }
 }
 

@@ -39,12 +39,7 @@ pub fn build(
         .bytes(&removable, signed.bytes.clone())
         .bytes(&format!("EFI/systemd/systemd-boot{arch}.efi"), signed.bytes)
         .bytes("loader/loader.conf", LOADER_CONF)
-        .host_file(
-            &format!("/{}", recipe.uki_path())
-                .trim_start_matches('/')
-                .to_owned(),
-            &uki.path,
-        );
+        .host_file(&recipe.uki_path(), &uki.path);
     for (name, bytes) in &keys.enrolment {
         b = b.bytes(&format!("loader/keys/auto/{name}.auth"), bytes.clone());
     }

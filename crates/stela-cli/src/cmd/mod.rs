@@ -1,6 +1,7 @@
 //! One module per subcommand group.
 
 pub mod build;
+pub mod inspect;
 pub mod keys;
 pub mod qemu;
 pub mod sign;
