@@ -2,9 +2,34 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use common::*;
+
+/// `openssl smime -verify` of a detached DER signature over `content`, trusting `cert`.
+fn openssl_verify(sig: &Path, content: &Path, cert: &Path) -> Output {
+    run(Command::new("openssl")
+        .args([
+            "smime", "-verify", "-binary", "-inform", "der", "-purpose", "any", "-in",
+        ])
+        .arg(sig)
+        .arg("-content")
+        .arg(content)
+        .arg("-certfile")
+        .arg(cert)
+        .arg("-CAfile")
+        .arg(cert)
+        .args(["-out", "/dev/null"]))
+}
+
+fn openssl_verify_ok(sig: &Path, content: &Path, cert: &Path) {
+    let out = openssl_verify(sig, content, cert);
+    assert!(
+        out.status.success(),
+        "openssl rejected the signature: {out:?}"
+    );
+}
 
 const ROOT: &str = "4d3b1c2e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001";
 
@@ -26,34 +51,10 @@ fn openssl_accepts_the_pkcs7_root_hash_signature() {
     // The kernel checks the signature over the hex text, without a newline.
     let content = dir.path().join("roothash.txt");
     std::fs::write(&content, ROOT).unwrap();
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "smime", "-verify", "-binary", "-inform", "der", "-purpose", "any", "-in",
-            ])
-            .arg(&sig)
-            .arg("-content")
-            .arg(&content)
-            .arg("-certfile")
-            .arg(&cert)
-            .arg("-CAfile")
-            .arg(&cert)
-            .args(["-out", "/dev/null"]),
-    );
+    openssl_verify_ok(&sig, &content, &cert);
     // Any other root hash must not verify.
     std::fs::write(&content, ROOT.replace('4', "5")).unwrap();
-    let out = run(Command::new("openssl")
-        .args([
-            "smime", "-verify", "-binary", "-inform", "der", "-purpose", "any", "-in",
-        ])
-        .arg(&sig)
-        .arg("-content")
-        .arg(&content)
-        .arg("-certfile")
-        .arg(&cert)
-        .arg("-CAfile")
-        .arg(&cert)
-        .args(["-out", "/dev/null"]));
+    let out = openssl_verify(&sig, &content, &cert);
     assert!(
         !out.status.success(),
         "openssl accepted a signature over another root hash"
@@ -117,20 +118,7 @@ fn json_document_names_the_certificate_and_carries_the_signature() {
     );
     let content = dir.path().join("roothash.txt");
     std::fs::write(&content, ROOT).unwrap();
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "smime", "-verify", "-binary", "-inform", "der", "-purpose", "any", "-in",
-            ])
-            .arg(&sig)
-            .arg("-content")
-            .arg(&content)
-            .arg("-certfile")
-            .arg(&cert)
-            .arg("-CAfile")
-            .arg(&cert)
-            .args(["-out", "/dev/null"]),
-    );
+    openssl_verify_ok(&sig, &content, &cert);
 }
 
 #[test]
