@@ -101,6 +101,47 @@ pub fn copy_into_partition<W: Write + Seek, R: Read>(
     Ok(copied)
 }
 
+/// Like [`copy_into_partition`], for a partition of a fresh (sparse, all-zero) image:
+/// runs of zero blocks in `content` are skipped rather than written, so the image file
+/// stays sparse. Never use it on a partition that may hold old data.
+pub fn copy_into_fresh_partition<W: Write + Seek, R: Read>(
+    disk: &mut W,
+    partition: &PlacedPartition,
+    content: &mut R,
+) -> Result<u64, GptError> {
+    let capacity = partition.len();
+    let name = format!("partition {} ({:?})", partition.index, partition.spec.label);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut copied = 0u64;
+    loop {
+        let n = match content.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(GptError::io(format!("reading the content of {name}"))(e)),
+        };
+        if copied + n as u64 > capacity {
+            return Err(GptError::ContentTooLarge {
+                index: partition.index,
+                label: partition.spec.label.clone(),
+                capacity,
+            });
+        }
+        for (i, block) in buf[..n].chunks(4096).enumerate() {
+            if block.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let at = partition.offset() + copied + (i * 4096) as u64;
+            disk.seek(SeekFrom::Start(at))
+                .map_err(GptError::io(format!("seeking in {name}")))?;
+            disk.write_all(block)
+                .map_err(GptError::io(format!("writing {name}")))?;
+        }
+        copied += n as u64;
+    }
+    Ok(copied)
+}
+
 /// A disk image under construction: a sparse temporary file beside the target that
 /// already holds the partition tables. [`ImageFile::persist`] renames it into place;
 /// dropping it instead removes it, so a failed build leaves no partial image.
@@ -182,5 +223,40 @@ impl ImageFile {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(file_err("syncing the directory", dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{types, Attributes, DiskLayout, DiskSize, Guid, PartitionSpec};
+    use std::io::Cursor;
+
+    #[test]
+    fn fresh_copy_skips_zero_blocks_but_reads_back_the_same() {
+        let spec = PartitionSpec {
+            type_guid: types::LINUX_GENERIC,
+            guid: Guid::derived(b"test", "p1"),
+            label: "p1".into(),
+            attributes: Attributes::default(),
+            size: 1 << 20,
+        };
+        let layout =
+            DiskLayout::plan(Guid::derived(b"test", "disk"), &[spec], DiskSize::Fit).expect("plan");
+        let part = layout.partitions()[0].clone();
+        let mut content = vec![0u8; 64 * 1024];
+        content[5000] = 7;
+        content[40_000] = 9;
+        let mut disk = Cursor::new(vec![0u8; layout.disk_size() as usize]);
+        let n = copy_into_fresh_partition(&mut disk, &part, &mut content.as_slice()).expect("copy");
+        assert_eq!(n, content.len() as u64);
+        let bytes = disk.into_inner();
+        let at = part.offset() as usize;
+        assert_eq!(&bytes[at..at + content.len()], content.as_slice());
+
+        let too_big = vec![1u8; (1 << 20) + 1];
+        let mut disk = Cursor::new(vec![0u8; layout.disk_size() as usize]);
+        let e = copy_into_fresh_partition(&mut disk, &part, &mut too_big.as_slice()).unwrap_err();
+        assert!(e.to_string().contains("p1"), "{e}");
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use stela_gpt::{
-    copy_into_partition, types, Attributes, DiskLayout, DiskSize, Guid, PartitionSpec,
+    copy_into_fresh_partition, types, Attributes, DiskLayout, DiskSize, Guid, PartitionSpec,
     VerityPartitionUuids,
 };
 use stela_recipe::{Architecture, Recipe};
@@ -118,7 +118,7 @@ pub fn build(
     ];
     for (i, path) in contents {
         let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        copy_into_partition(image.file_mut(), &parts[i], &mut f)
+        copy_into_fresh_partition(image.file_mut(), &parts[i], &mut f)
             .with_context(|| format!("copying {} into the image", path.display()))?;
     }
     image.persist().context("finishing the disk image")?;
