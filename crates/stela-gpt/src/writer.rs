@@ -74,40 +74,32 @@ pub fn copy_into_partition<W: Write + Seek, R: Read>(
     partition: &PlacedPartition,
     content: &mut R,
 ) -> Result<u64, GptError> {
-    let capacity = partition.len();
-    let name = format!("partition {} ({:?})", partition.index, partition.spec.label);
-    disk.seek(SeekFrom::Start(partition.offset()))
-        .map_err(GptError::io(format!("seeking to {name}")))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut copied = 0u64;
-    loop {
-        let n = match content.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(GptError::io(format!("reading the content of {name}"))(e)),
-        };
-        if copied + n as u64 > capacity {
-            return Err(GptError::ContentTooLarge {
-                index: partition.index,
-                label: partition.spec.label.clone(),
-                capacity,
-            });
-        }
-        disk.write_all(&buf[..n])
-            .map_err(GptError::io(format!("writing {name}")))?;
-        copied += n as u64;
-    }
-    Ok(copied)
+    copy(disk, partition, content, ZeroBlocks::Write)
 }
 
 /// Like [`copy_into_partition`], for a partition of a fresh (sparse, all-zero) image:
-/// runs of zero blocks in `content` are skipped rather than written, so the image file
+/// 4 KiB blocks of zeros in `content` are skipped rather than written, so the image file
 /// stays sparse. Never use it on a partition that may hold old data.
 pub fn copy_into_fresh_partition<W: Write + Seek, R: Read>(
     disk: &mut W,
     partition: &PlacedPartition,
     content: &mut R,
+) -> Result<u64, GptError> {
+    copy(disk, partition, content, ZeroBlocks::Skip)
+}
+
+/// Whether blocks of zeros are written or left as holes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ZeroBlocks {
+    Write,
+    Skip,
+}
+
+fn copy<W: Write + Seek, R: Read>(
+    disk: &mut W,
+    partition: &PlacedPartition,
+    content: &mut R,
+    zeros: ZeroBlocks,
 ) -> Result<u64, GptError> {
     let capacity = partition.len();
     let name = format!("partition {} ({:?})", partition.index, partition.spec.label);
@@ -128,7 +120,7 @@ pub fn copy_into_fresh_partition<W: Write + Seek, R: Read>(
             });
         }
         for (i, block) in buf[..n].chunks(4096).enumerate() {
-            if block.iter().all(|&b| b == 0) {
+            if zeros == ZeroBlocks::Skip && block.iter().all(|&b| b == 0) {
                 continue;
             }
             let at = partition.offset() + copied + (i * 4096) as u64;
