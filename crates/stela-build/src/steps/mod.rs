@@ -24,6 +24,14 @@ pub(crate) fn derive(recipe: &stela_recipe::Recipe, what: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A version 4 UUID made from [`derive`]d bytes: stable for an unchanged recipe.
+pub(crate) fn derive_uuid(recipe: &stela_recipe::Recipe, what: &str) -> stela_verity::Uuid {
+    let bytes = derive(recipe, what);
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&bytes[..16]);
+    uuid::Builder::from_random_bytes(u).into_uuid()
+}
+
 /// The fixed time stamp of the image's files: SOURCE_DATE_EPOCH when set, else 0.
 pub(crate) fn source_date_epoch() -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")

@@ -22,7 +22,7 @@ pub struct UsrImage {
 
 /// Make the erofs image of `tree/usr` at `out`.
 pub fn build(recipe: &Recipe, tree: &Path, out: &Path) -> anyhow::Result<UsrImage> {
-    let uuid = uuid_text(&super::derive(recipe, "usr-erofs-uuid"));
+    let uuid = super::derive_uuid(recipe, "usr-erofs-uuid");
     let epoch = super::source_date_epoch();
     let inner = "var/tmp/stela-usr.erofs";
     let mut cmd = run::command("chroot");
@@ -51,16 +51,4 @@ pub fn build(recipe: &Recipe, tree: &Path, out: &Path) -> anyhow::Result<UsrImag
         path: out.to_owned(),
         size,
     })
-}
-
-fn uuid_text(b: &[u8; 32]) -> String {
-    let h = hex::encode(&b[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }

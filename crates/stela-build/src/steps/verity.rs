@@ -6,7 +6,7 @@ use anyhow::Context;
 use stela_keys::pkcs7::CertificateInclusion;
 use stela_keys::verity_sig::{sign_root_hash, RootHashText, VeritySignatureDocument};
 use stela_recipe::Recipe;
-use stela_verity::{BlockSize, Header, NoProgress, RootHash, Salt, Uuid, VerityParams};
+use stela_verity::{BlockSize, Header, NoProgress, RootHash, Salt, VerityParams};
 
 use super::keys::BuildKeys;
 use super::usr::UsrImage;
@@ -36,18 +36,12 @@ pub fn build(
     keys: &BuildKeys,
 ) -> anyhow::Result<VerityOutput> {
     let salt = super::derive(recipe, "verity-salt");
-    let uuid_bytes = super::derive(recipe, "verity-uuid");
-    let mut u = [0u8; 16];
-    u.copy_from_slice(&uuid_bytes[..16]);
-    // A valid version 4 UUID, as veritysetup makes them.
-    u[6] = (u[6] & 0x0f) | 0x40;
-    u[8] = (u[8] & 0x3f) | 0x80;
     let params = VerityParams {
         data_block_size: BlockSize::DEFAULT,
         hash_block_size: BlockSize::DEFAULT,
         salt: Salt::new(salt.to_vec()).context("the verity salt")?,
         header: Header::Superblock {
-            uuid: Uuid::from_bytes(u),
+            uuid: super::derive_uuid(recipe, "verity-uuid"),
         },
     };
     let tree = out.join("usr.verity");
