@@ -101,8 +101,11 @@ impl<'a> Timer<'a> {
 /// image.
 pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result<BuildResult> {
     let start = Instant::now();
+    let out = absolute_out(&opts.out)?;
+    // Refuse a bad --out before minutes of work, not after.
+    steps::publish::check_out(&out)?;
     let keys = steps::keys::BuildKeys::load(&opts.keys)?;
-    let out_parent = parent_dir(&opts.out);
+    let out_parent = parent_dir(&out);
     std::fs::create_dir_all(&out_parent)
         .with_context(|| format!("creating {}", out_parent.display()))?;
     std::fs::create_dir_all(&opts.cache)
@@ -151,14 +154,35 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     })?;
     let steps_timings = std::mem::take(&mut timer.timings);
 
-    steps::publish::replace_dir(stage, &opts.out)?;
+    steps::publish::replace_dir(stage, &out)?;
     Ok(BuildResult {
-        image: opts.out.join(&image_name),
-        manifest_path: opts.out.join(manifest::FILE),
+        image: out.join(&image_name),
+        manifest_path: out.join(manifest::FILE),
         manifest,
         steps: steps_timings,
         total_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// `--out` as an absolute path without `.` or `..`, so that `--out .` names the directory
+/// itself (whose parent holds the staging directory).
+fn absolute_out(out: &Path) -> anyhow::Result<PathBuf> {
+    if out.exists() {
+        return std::fs::canonicalize(out)
+            .with_context(|| format!("resolving --out {}", out.display()));
+    }
+    let parent = parent_dir(out);
+    let name = out
+        .file_name()
+        .with_context(|| format!("--out {}: names no directory", out.display()))?;
+    if parent.exists() {
+        let parent = std::fs::canonicalize(&parent)
+            .with_context(|| format!("resolving {}", parent.display()))?;
+        Ok(parent.join(name))
+    } else {
+        Ok(std::path::absolute(out)
+            .with_context(|| format!("resolving --out {}", out.display()))?)
+    }
 }
 
 fn parent_dir(p: &Path) -> PathBuf {

@@ -34,6 +34,8 @@ pub fn run(recipe: &Recipe, rootfs: &Path, tree: &Path) -> anyhow::Result<Vec<(S
     units(recipe, tree)?;
     root_partition(recipe, tree)?;
     os_release(recipe, tree)?;
+    super::secrets::remove(tree)?;
+    super::secrets::refuse_private_keys(tree)?;
     factory_etc(tree)?;
     installed_packages(tree)
 }
@@ -67,11 +69,6 @@ fn write_files(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
 fn identity(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
     if let Some(host) = recipe.hostname() {
         write(&tree.join("etc/hostname"), &format!("{host}\n"))?;
-    }
-    // No machine ID in the image: systemd takes it from the firmware
-    // (systemd.machine_id=firmware) and commits it to the root partition.
-    for p in ["etc/machine-id", "var/lib/dbus/machine-id"] {
-        let _ = std::fs::remove_file(tree.join(p));
     }
     let fb = recipe.firstboot();
     write(

@@ -7,6 +7,7 @@ pub mod initrd;
 pub mod keys;
 pub mod publish;
 pub mod rootfs;
+pub mod secrets;
 pub mod uki;
 pub mod usr;
 pub mod verity;
