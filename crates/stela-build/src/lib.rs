@@ -124,10 +124,10 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         timings: Vec::new(),
     };
     let recipe = &opts.recipe;
-    let rootfs_cached = timer.step("rootfs", || steps::rootfs::ensure(recipe, &opts.cache))?;
+    let rootfs = timer.step("rootfs", || steps::rootfs::ensure(recipe, &opts.cache))?;
     let tree = work.path().join("tree");
     let packages = timer.step("customise", || {
-        steps::customise::run(recipe, &rootfs_cached, &tree).map(|p| (p, false))
+        steps::customise::run(recipe, &rootfs.tree, &tree).map(|p| (p, false))
     })?;
     let initrd = timer.step("initrd", || {
         steps::initrd::build(recipe, &tree, &opts.cache, work.path())
@@ -150,7 +150,11 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
             .map(|d| (d, false))
     })?;
     let manifest = timer.step("manifest", || {
-        manifest::write(recipe, stage.path(), &image, &verity, &packages).map(|m| (m, false))
+        let inputs = manifest::Inputs {
+            packages: &packages,
+            sources: &rootfs.sources,
+        };
+        manifest::write(recipe, stage.path(), &image, &verity, &inputs).map(|m| (m, false))
     })?;
     let steps_timings = std::mem::take(&mut timer.timings);
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use stela_recipe::Recipe;
 
+use crate::steps::sources::{Sources, SuiteRelease};
 use crate::steps::verity::VerityOutput;
 
 /// The manifest's file name among the outputs.
@@ -31,6 +32,34 @@ pub struct Package {
     pub name: String,
     /// Version.
     pub version: String,
+    /// The suites that offered exactly this version (`trixie`, `trixie-security`, ...);
+    /// empty when none did (a package the archive no longer lists).
+    pub suites: Vec<String>,
+    /// Every suite's version of the package, when the archive listed it.
+    pub offered: std::collections::BTreeMap<String, String>,
+}
+
+/// Versions of the tools whose output is in the image: a new erofs-utils can move every
+/// block of the usr image, a new dracut changes the initrd.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tools {
+    /// stela itself.
+    pub stela: String,
+    /// erofs-utils (mkfs.erofs) from the image.
+    pub erofs_utils: Option<String>,
+    /// dracut from the image.
+    pub dracut: Option<String>,
+    /// systemd (its stub and boot loader are in the UKI and on the ESP).
+    pub systemd: Option<String>,
+}
+
+/// What the manifest records beside the outputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Installed packages and versions.
+    pub packages: &'a [(String, String)],
+    /// Where they came from.
+    pub sources: &'a Sources,
 }
 
 /// The manifest.
@@ -48,6 +77,11 @@ pub struct Manifest {
     pub image: String,
     /// Every output file.
     pub artifacts: Vec<Artifact>,
+    /// The archive suites the packages came from, with their Release files' dates and
+    /// digests.
+    pub suites: Vec<SuiteRelease>,
+    /// The tools that made the image.
+    pub tools: Tools,
     /// Installed packages.
     pub packages: Vec<Package>,
 }
@@ -70,19 +104,28 @@ fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
     Ok((n, hex::encode(h.finalize())))
 }
 
+fn version_of(packages: &[(String, String)], name: &str) -> Option<String> {
+    packages
+        .iter()
+        .find(|(p, _)| p == name)
+        .map(|(_, v)| v.clone())
+}
+
 /// Hash every file in `dir` and write the manifest there.
 pub fn write(
     recipe: &Recipe,
     dir: &Path,
     image: &Path,
     verity: &VerityOutput,
-    packages: &[(String, String)],
+    inputs: &Inputs<'_>,
 ) -> anyhow::Result<Manifest> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != FILE)
-        .collect();
+    let listing = || format!("listing the outputs in {}", dir.display());
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(listing)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()
+        .with_context(listing)?;
+    names.retain(|n| n != FILE && !n.starts_with('.'));
     names.sort();
     let mut artifacts = Vec::new();
     for file in names {
@@ -90,7 +133,7 @@ pub fn write(
         artifacts.push(Artifact { file, size, sha256 });
     }
     let manifest = Manifest {
-        manifest_version: 1,
+        manifest_version: 2,
         name: recipe.name().to_string(),
         version: recipe.version().to_string(),
         root_hash: verity.root_hash.to_string(),
@@ -99,15 +142,39 @@ pub fn write(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         artifacts,
-        packages: packages
+        suites: inputs.sources.suites.clone(),
+        tools: Tools {
+            stela: env!("CARGO_PKG_VERSION").to_owned(),
+            erofs_utils: version_of(inputs.packages, "erofs-utils"),
+            dracut: version_of(inputs.packages, "dracut"),
+            systemd: version_of(inputs.packages, "systemd"),
+        },
+        packages: inputs
+            .packages
             .iter()
-            .map(|(name, version)| Package {
-                name: name.clone(),
-                version: version.clone(),
+            .map(|(name, version)| {
+                let offered = inputs
+                    .sources
+                    .offered
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default();
+                let suites = offered
+                    .iter()
+                    .filter(|(_, v)| *v == version)
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                Package {
+                    name: name.clone(),
+                    version: version.clone(),
+                    suites,
+                    offered,
+                }
             })
             .collect(),
     };
-    let text = serde_json::to_vec_pretty(&manifest)?;
-    std::fs::write(dir.join(FILE), text).context("writing manifest.json")?;
+    let text = serde_json::to_vec_pretty(&manifest).context("encoding manifest.json")?;
+    let path = dir.join(FILE);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(manifest)
 }

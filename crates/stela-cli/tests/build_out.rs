@@ -40,9 +40,10 @@ fn build_refuses_an_out_directory_it_did_not_make_and_keeps_its_files() {
     assert_eq!(names, ["work"]);
 
     // `--out .` from inside it is the same directory and is refused the same way.
-    let dot = run(stela()
-        .current_dir(&work)
-        .args(["build", "--keys", "/nonexistent", "--out", "."]));
+    let dot =
+        run(stela()
+            .current_dir(&work)
+            .args(["build", "--keys", "/nonexistent", "--out", "."]));
     assert_eq!(dot.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&dot.stderr).contains("not made by"));
     assert!(precious.is_file());

@@ -47,6 +47,16 @@ impl Suite {
         }
     }
 
+    /// Whether Debian publishes `<codename>-security` for the suite (not for unstable).
+    pub fn has_security(self) -> bool {
+        !matches!(self, Suite::Sid)
+    }
+
+    /// Whether Debian publishes `<codename>-updates` for the suite (not for unstable).
+    pub fn has_updates(self) -> bool {
+        !matches!(self, Suite::Sid)
+    }
+
     /// The codename, as in `dists/<codename>`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -137,6 +147,11 @@ impl Mirror {
     /// signature, so plain HTTP is fine).
     pub fn default_mirror() -> Mirror {
         Mirror("http://deb.debian.org/debian".into())
+    }
+
+    /// The default security archive, `http://deb.debian.org/debian-security`.
+    pub fn default_security_mirror() -> Mirror {
+        Mirror("http://deb.debian.org/debian-security".into())
     }
 
     /// Checks `s`.

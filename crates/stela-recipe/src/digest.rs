@@ -10,9 +10,10 @@ use std::fmt;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::debian::{Architecture, Component, Mirror, Suite};
-use crate::model::Recipe;
+use crate::debian::{Architecture, Suite};
+use crate::model::{Recipe, Source};
 use crate::names::PackageName;
+use crate::packages::BUILD_PACKAGES;
 
 /// A SHA-256 digest of a step's inputs; displayed as lowercase hex.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,38 +41,47 @@ fn digest_of<T: Serialize>(domain: &str, value: &T) -> Digest {
     Digest(h.finalize().into())
 }
 
-/// What the root file system step (mmdebstrap) reads: the archive and the package set.
+/// What the root file system step (mmdebstrap) reads: the archives and the package set.
+/// Its digest is the step's cache key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RootfsInputs {
     /// Suite codename.
     pub suite: Suite,
-    /// Mirror URL.
-    pub mirror: Mirror,
-    /// Archive areas.
-    pub components: BTreeSet<Component>,
+    /// Every archive suite used ([`Debian::sources`](crate::Debian::sources)), in order.
+    pub sources: Vec<Source>,
     /// Architecture.
     pub architecture: Architecture,
-    /// Every package to install ([`Recipe::package_set`]); the build adds its own
-    /// (initrd tooling) before taking the digest.
+    /// Every package to install: [`Recipe::package_set`] and [`BUILD_PACKAGES`].
     pub packages: BTreeSet<PackageName>,
 }
 
 impl RootfsInputs {
-    /// The cache key of the root file system step.
+    /// The cache key of the root file system step. The domain's version changes when
+    /// the step makes a different tree from the same inputs.
     pub fn digest(&self) -> Digest {
-        digest_of("rootfs", self)
+        digest_of("rootfs-v2", self)
+    }
+
+    /// The packages as mmdebstrap's `--include` list, sorted.
+    pub fn package_list(&self) -> Vec<String> {
+        self.packages.iter().map(|p| p.to_string()).collect()
     }
 }
 
 impl Recipe {
     /// The inputs of the root file system step.
     pub fn rootfs_inputs(&self) -> RootfsInputs {
+        let mut sources = self.debian.sources();
+        for s in &mut sources {
+            s.components.sort();
+        }
+        let mut packages = self.package_set();
+        packages.extend(BUILD_PACKAGES.iter().map(|p| PackageName::known(p)));
         RootfsInputs {
             suite: self.debian.suite,
-            mirror: self.debian.mirror.clone(),
-            components: self.debian.components.iter().cloned().collect(),
+            sources,
             architecture: self.debian.architecture,
-            packages: self.package_set(),
+            packages,
         }
     }
 

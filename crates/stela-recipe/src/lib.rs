@@ -51,13 +51,13 @@ pub use error::{InvalidValue, Location, Problem, ProblemKind, RecipeError};
 pub use firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};
 pub use model::{
     Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
-    RootPartition, Units, DEFAULT_ESP_SIZE, DEFAULT_ROOT_MIN_SIZE, DEFAULT_USR_SIZE, MIN_ESP_SIZE,
-    MIN_USR_SIZE,
+    RootPartition, Source, Units, DEFAULT_ESP_SIZE, DEFAULT_ROOT_MIN_SIZE, DEFAULT_USR_SIZE,
+    MIN_ESP_SIZE, MIN_USR_SIZE,
 };
 pub use names::{
     Hostname, ImageName, PackageName, UnitName, Version, GPT_LABEL_MAX, IMAGE_NAME_MAX,
 };
-pub use packages::{parse_package_index, BASE_PACKAGES, TPM2_PACKAGES};
+pub use packages::{parse_package_index, BASE_PACKAGES, BUILD_PACKAGES, TPM2_PACKAGES};
 pub use paths::{FileMode, HostPath, ImagePath, IMAGE_TOP_DIRS};
 pub use size::Size;
 pub use version::compare_versions;

@@ -114,6 +114,14 @@ pub struct Debian {
     pub components: Vec<Component>,
     /// Architecture; amd64 by default.
     pub architecture: Architecture,
+    /// Whether `<suite>-security` is used (Debian's security fixes); on by default where
+    /// the suite has one.
+    pub security: bool,
+    /// The security archive's URL; `http://deb.debian.org/debian-security` by default.
+    pub security_mirror: Mirror,
+    /// Whether `<suite>-updates` is used (stable updates published between point
+    /// releases); on by default where the suite has one.
+    pub updates: bool,
 }
 
 impl Default for Debian {
@@ -123,7 +131,56 @@ impl Default for Debian {
             mirror: Mirror::default_mirror(),
             components: vec![Component::main()],
             architecture: Architecture::DEFAULT,
+            security: Suite::DEFAULT.has_security(),
+            security_mirror: Mirror::default_security_mirror(),
+            updates: Suite::DEFAULT.has_updates(),
         }
+    }
+}
+
+impl Debian {
+    /// The archives packages are installed from, in apt's order: the suite, then its
+    /// -security and -updates suites when they are switched on.
+    pub fn sources(&self) -> Vec<Source> {
+        let mut out = vec![Source {
+            url: self.mirror.clone(),
+            suite: self.suite.as_str().to_owned(),
+            components: self.components.clone(),
+        }];
+        if self.security {
+            out.push(Source {
+                url: self.security_mirror.clone(),
+                suite: format!("{}-security", self.suite),
+                components: self.components.clone(),
+            });
+        }
+        if self.updates {
+            out.push(Source {
+                url: self.mirror.clone(),
+                suite: format!("{}-updates", self.suite),
+                components: self.components.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// One archive suite packages come from: a `deb` line of sources.list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Source {
+    /// The archive's URL.
+    pub url: Mirror,
+    /// The suite as in `dists/<suite>` (`trixie`, `trixie-security`, ...).
+    pub suite: String,
+    /// Archive areas.
+    pub components: Vec<Component>,
+}
+
+impl Source {
+    /// The one-line sources.list form, `deb URL SUITE COMPONENT...`.
+    pub fn deb_line(&self) -> String {
+        let components: Vec<&str> = self.components.iter().map(|c| c.as_str()).collect();
+        format!("deb {} {} {}", self.url, self.suite, components.join(" "))
     }
 }
 

@@ -11,8 +11,7 @@ use crate::names::PackageName;
 /// systemd-boot and its UEFI stub (the build takes the boot loader and the UKI stub from
 /// the image itself), systemd-repart (creates the root partition at first boot) and
 /// systemd-cryptsetup (systemd-veritysetup, which the initrd needs for /usr). The kernel
-/// is added per architecture. The initrd tooling is the build's choice and is added to
-/// [`RootfsInputs`](crate::RootfsInputs) by the build.
+/// is added per architecture. The build's own tools are [`BUILD_PACKAGES`].
 pub const BASE_PACKAGES: [&str; 7] = [
     "systemd",
     "systemd-sysv",
@@ -20,6 +19,17 @@ pub const BASE_PACKAGES: [&str; 7] = [
     "systemd-boot",
     "systemd-boot-efi",
     "systemd-repart",
+    "systemd-cryptsetup",
+];
+
+/// Packages the build runs from inside the tree, so that their versions come from the
+/// target release: dracut builds the initrd, erofs-utils makes the usr image. They are
+/// part of [`RootfsInputs`](crate::RootfsInputs), so the cache key is the build's.
+pub const BUILD_PACKAGES: [&str; 5] = [
+    "dracut",
+    "dracut-core",
+    "erofs-utils",
+    "kmod",
     "systemd-cryptsetup",
 ];
 

@@ -32,6 +32,9 @@ pub(crate) struct RawDebian {
     pub mirror: Option<Text>,
     pub components: Option<Vec<Text>>,
     pub architecture: Option<Text>,
+    pub security: Option<Spanned<bool>>,
+    pub security_mirror: Option<Text>,
+    pub updates: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

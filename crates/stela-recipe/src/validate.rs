@@ -314,6 +314,41 @@ fn debian(v: &mut Validator<'_>, raw: RawDebian) -> Debian {
         }
         d.components = components;
     }
+    if let Some(m) = raw
+        .security_mirror
+        .as_ref()
+        .and_then(|t| v.value("debian.security_mirror", t, Mirror::parse))
+    {
+        d.security_mirror = m;
+    }
+    d.security = d.suite.has_security();
+    d.updates = d.suite.has_updates();
+    for (field, raw, available, slot) in [
+        (
+            "debian.security",
+            raw.security,
+            d.suite.has_security(),
+            &mut d.security,
+        ),
+        (
+            "debian.updates",
+            raw.updates,
+            d.suite.has_updates(),
+            &mut d.updates,
+        ),
+    ] {
+        let Some(value) = raw else { continue };
+        if *value.get_ref() && !available {
+            let loc = v.at(value.span().start);
+            v.report(
+                ProblemKind::Value,
+                field,
+                loc,
+                format!("Debian publishes no such suite for {}", d.suite),
+            );
+        }
+        *slot = *value.get_ref() && available;
+    }
     d
 }
 

@@ -579,23 +579,67 @@ fn default_recipe_validates() {
     assert!(
         units.contains(&"systemd-networkd.service") && units.contains(&"systemd-resolved.service")
     );
-    // The shipped text is the file in the crate, and a copy of it loads the same.
-    let shipped =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("default-recipe.toml"));
-    assert_eq!(shipped.ok().as_deref(), Some(DEFAULT_RECIPE));
+    // Debian's security fixes and stable updates are in by default.
+    let lines: Vec<String> = r.debian().sources().iter().map(|s| s.deb_line()).collect();
+    assert_eq!(
+        lines,
+        [
+            "deb http://deb.debian.org/debian trixie main",
+            "deb http://deb.debian.org/debian-security trixie-security main",
+            "deb http://deb.debian.org/debian trixie-updates main",
+        ]
+    );
+}
+
+#[test]
+fn security_and_updates_suites_can_be_switched_and_are_checked() {
+    let parse = |extra: &str| {
+        let text = format!("name = \"x\"\nversion = \"1\"\n[debian]\n{extra}\n");
+        Recipe::parse(&text, "r.toml", Path::new(".")).map_err(|e| e.to_string())
+    };
+    let suites = |r: &Recipe| -> Vec<String> {
+        r.debian().sources().into_iter().map(|s| s.suite).collect()
+    };
+    let off = parse("security = false\nupdates = false");
+    let Ok(off) = off else { panic!("{off:?}") };
+    assert_eq!(suites(&off), ["trixie"]);
+    let own = parse("security_mirror = \"http://mirror.example/debian-security/\"");
+    let Ok(own) = own else { panic!("{own:?}") };
+    assert_eq!(
+        own.debian().sources()[1].deb_line(),
+        "deb http://mirror.example/debian-security trixie-security main"
+    );
+    // Unstable has neither: by default they are left out, asked for they are refused.
+    let sid = parse("suite = \"sid\"");
+    let Ok(sid) = sid else { panic!("{sid:?}") };
+    assert_eq!(suites(&sid), ["sid"]);
+    let err = parse("suite = \"sid\"\nsecurity = true").err().unwrap_or_default();
+    assert!(
+        err.contains("debian.security") && err.contains("no such suite for sid"),
+        "{err}"
+    );
+    let err = parse("security_mirror = \"ftp://x\"").err().unwrap_or_default();
+    assert!(err.contains("debian.security_mirror"), "{err}");
 }
 
 #[test]
 fn cache_keys_are_stable_and_follow_the_inputs() {
     let a = Recipe::default_recipe();
-    // Pinned: a change here invalidates every build cache; change it on purpose only.
+    // Pinned: the root file system's cache key as the build uses it (stela-build's
+    // rootfs step keys its cache by exactly this digest). A change here invalidates
+    // every build cache; change it on purpose only.
     assert_eq!(
         a.rootfs_inputs().digest().to_string(),
-        "f69bc925520374a23fc733e75f7a8d24eedec660957dff989eec73fc1342902a"
+        "1c018d820fde0bad71061d1063b5c9caccd85e0c25f37875b935a5195cca9bc7"
     );
+    assert!(a
+        .rootfs_inputs()
+        .packages
+        .iter()
+        .any(|p| p.as_str() == "dracut"));
     assert_eq!(
         a.cache_key().to_string(),
-        "58bdea27b46819547fff459d5edf777da46bb0100f60e23739e01b546a9b8bcf"
+        "2656df53b479aa9a9cbf83c86e301ec36ac789f8da85e27443b82651e34f8b28"
     );
 
     let with = |from: &str, to: &str| {
@@ -625,6 +669,10 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
     );
     let Ok(e) = e else { panic!("{e:?}") };
     assert_ne!(a.rootfs_inputs().digest(), e.rootfs_inputs().digest());
+    // Switching the security suite off is a different tree.
+    let g = with("[debian]\n", "[debian]\nsecurity = false\n");
+    let Ok(g) = g else { panic!("{g:?}") };
+    assert_ne!(a.rootfs_inputs().digest(), g.rootfs_inputs().digest());
     let f = with("console=tty0 ", "");
     let Ok(f) = f else { panic!("{f:?}") };
     assert_eq!(a.rootfs_inputs().digest(), f.rootfs_inputs().digest());

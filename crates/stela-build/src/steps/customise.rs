@@ -220,7 +220,8 @@ fn factory_etc(tree: &Path) -> anyhow::Result<()> {
     write(&tree.join(FACTORY_ETC_TMPFILES), &rules)
 }
 
-fn installed_packages(tree: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// The packages installed in `tree`, with their versions, from its dpkg database.
+pub fn installed_packages(tree: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut cmd = run::command("dpkg-query");
     cmd.arg(format!(
         "--admindir={}",

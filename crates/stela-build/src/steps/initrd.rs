@@ -11,8 +11,8 @@ use stela_recipe::Recipe;
 
 use crate::run;
 
-/// Bump when the initrd's contents change for the same recipe.
-const INITRD_CONFIG: &str = "stela-initrd-v1";
+/// Bump when the initrd's contents change for the same inputs.
+const INITRD_CONFIG: &str = "stela-initrd-v2";
 
 const FACTORY_ETC_UNIT: &str = "\
 [Unit]
@@ -48,6 +48,22 @@ pub fn kernel_release(tree: &Path) -> anyhow::Result<String> {
     }
 }
 
+/// The initrd's cache key: what decides its content. The installed packages (dracut,
+/// systemd, udev, the kernel and its modules: the tree's dpkg status), the recipe
+/// (which includes the root file system type), the content of the recipe's files and
+/// overlays (they may change anything dracut picks up), the kernel release and this
+/// step's own configuration.
+pub fn cache_key(recipe: &Recipe, tree: &Path, kver: &str) -> anyhow::Result<String> {
+    let mut key = Sha256::new();
+    key.update(INITRD_CONFIG);
+    key.update(FACTORY_ETC_UNIT);
+    key.update(recipe.cache_key().as_bytes());
+    key.update(kver);
+    super::content::dpkg_status(&mut key, tree)?;
+    super::content::recipe_content(&mut key, recipe)?;
+    Ok(hex::encode(key.finalize()))
+}
+
 /// Build (or take from the cache) the initrd. The bool says whether it was cached.
 pub fn build(
     recipe: &Recipe,
@@ -58,11 +74,7 @@ pub fn build(
     let kver = kernel_release(tree)?;
     let fs = recipe.partitions().root.filesystem;
     let mkfs = format!("/usr/sbin/mkfs.{}", fs.as_str());
-    let mut key = Sha256::new();
-    key.update(INITRD_CONFIG);
-    key.update(recipe.cache_key().as_bytes());
-    key.update(&kver);
-    let key = hex::encode(key.finalize());
+    let key = cache_key(recipe, tree, &kver)?;
     let cached = cache.join("initrd").join(format!("{key}.img"));
     if cached.is_file() {
         return Ok((cached, true));

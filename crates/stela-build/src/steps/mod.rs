@@ -1,5 +1,6 @@
 //! The steps of the pipeline, one module each, in the order they run.
 
+pub mod content;
 pub mod customise;
 pub mod disk;
 pub mod esp;
@@ -8,6 +9,7 @@ pub mod keys;
 pub mod publish;
 pub mod rootfs;
 pub mod secrets;
+pub mod sources;
 pub mod uki;
 pub mod usr;
 pub mod verity;

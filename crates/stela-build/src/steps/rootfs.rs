@@ -1,65 +1,68 @@
-//! The root file system: Debian's packages installed by mmdebstrap, cached by the inputs
-//! that decide its content (suite, mirror, components, architecture, package set).
+//! The root file system: Debian's packages installed by mmdebstrap from the suite and,
+//! by default, its -security and -updates suites; cached by the inputs that decide its
+//! content ([`stela_recipe::RootfsInputs`]: suites, architecture, package set).
+//!
+//! Beside each cached tree lies `<key>.sources.json` ([`super::sources::Sources`]): the
+//! Release files the packages came from and the versions each suite offered.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use stela_recipe::{PackageName, Recipe};
+use stela_recipe::Recipe;
 
+use super::sources::{self, Sources};
 use crate::run;
-
-/// Packages the later steps run from inside the tree, so that their versions come from
-/// the target release: dracut builds the initrd, erofs-utils makes the usr image.
-pub const BUILD_TOOLS: &[&str] = &[
-    "dracut",
-    "dracut-core",
-    "erofs-utils",
-    "kmod",
-    "systemd-cryptsetup",
-];
 
 const COMPLETE: &str = ".stela-complete";
 
 /// The digest the rootfs is cached under.
 pub fn cache_key(recipe: &Recipe) -> String {
-    let mut inputs = recipe.rootfs_inputs();
-    inputs
-        .packages
-        .extend(BUILD_TOOLS.iter().map(|p| PackageName::known(p)));
-    inputs.digest().to_string()
+    recipe.rootfs_inputs().digest().to_string()
+}
+
+/// A cached tree and where its packages came from.
+#[derive(Debug, Clone)]
+pub struct Rootfs {
+    /// The tree (never changed after it was made: the build copies it).
+    pub tree: PathBuf,
+    /// Its sources.
+    pub sources: Sources,
 }
 
 /// Return the cached tree for the recipe, making it first if needed. The bool says
 /// whether it came from the cache.
-pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(PathBuf, bool)> {
-    let key = cache_key(recipe);
-    let dir = cache.join("rootfs").join(&key);
-    if dir.join(COMPLETE).is_file() {
+pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
+    let inputs = recipe.rootfs_inputs();
+    let key = inputs.digest().to_string();
+    let root = cache.join("rootfs");
+    let dir = root.join(&key);
+    let sources_file = sources::file_for(&dir);
+    if dir.join(COMPLETE).is_file() && sources_file.is_file() {
         tracing::info!("rootfs {key} is cached");
-        return Ok((dir, true));
+        let sources = read_sources(&sources_file)?;
+        return Ok((Rootfs { tree: dir, sources }, true));
     }
     run::require("mmdebstrap", "mmdebstrap")?;
     let debs = cache.join("debs");
     std::fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
-    let partial = cache.join("rootfs").join(format!(".partial-{key}"));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)
-            .with_context(|| format!("removing a partial tree {}", partial.display()))?;
+    let partial = root.join(format!(".partial-{key}"));
+    let lists = root.join(format!(".lists-{key}"));
+    for stale in [&partial, &lists] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)
+                .with_context(|| format!("removing a partial tree {}", stale.display()))?;
+        }
     }
-    std::fs::create_dir_all(cache.join("rootfs"))?;
+    std::fs::create_dir_all(&lists).with_context(|| format!("creating {}", lists.display()))?;
 
-    let mut packages: Vec<String> = recipe.package_set().iter().map(|p| p.to_string()).collect();
-    packages.extend(BUILD_TOOLS.iter().map(|p| p.to_string()));
-    let debian = recipe.debian();
-    let components: Vec<String> = debian.components.iter().map(|c| c.to_string()).collect();
     let debs_q = shell_quote(&debs);
+    let lists_q = shell_quote(&lists);
     let mut cmd = run::command("mmdebstrap");
     cmd.arg("--variant=minbase")
         .arg("--mode=root")
         .arg("--format=directory")
-        .arg(format!("--architectures={}", debian.architecture))
-        .arg(format!("--components={}", components.join(",")))
-        .arg(format!("--include={}", packages.join(",")))
+        .arg(format!("--architectures={}", inputs.architecture))
+        .arg(format!("--include={}", inputs.package_list().join(",")))
         .arg("--aptopt=Acquire::Retries \"3\"")
         // Downloaded packages are kept between builds: copied in before apt runs and
         // back out before mmdebstrap cleans its cache.
@@ -69,10 +72,24 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(PathBuf, bool)> 
         .arg(format!(
             "--customize-hook=find \"$1/var/cache/apt/archives\" -name '*.deb' -exec cp -n -t {debs_q} {{}} +"
         ))
-        .arg(debian.suite.to_string())
-        .arg(&partial)
-        .arg(debian.mirror.to_string());
+        // apt's lists say which Release file each package came from; mmdebstrap removes
+        // them from the tree at the end, so they are copied out first.
+        .arg(format!(
+            "--customize-hook=find \"$1/var/lib/apt/lists\" -maxdepth 1 -type f \\( -name '*_InRelease' -o -name '*_Packages' \\) -exec cp -t {lists_q} {{}} +"
+        ))
+        .arg(inputs.suite.to_string())
+        .arg(&partial);
+    for source in &inputs.sources {
+        cmd.arg(source.deb_line());
+    }
     run::run(&mut cmd, "installing Debian packages with mmdebstrap")?;
+    let installed = super::customise::installed_packages(&partial)?;
+    let found = sources::read_lists(&lists, &installed)?;
+    check_suites(&inputs.sources, &found)?;
+    let text = serde_json::to_vec_pretty(&found).context("encoding the sources")?;
+    let tmp = root.join(format!(".sources-{key}.json"));
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::remove_dir_all(&lists).with_context(|| format!("removing {}", lists.display()))?;
     std::fs::write(partial.join(COMPLETE), &key)
         .with_context(|| format!("marking {} complete", partial.display()))?;
     if dir.exists() {
@@ -80,7 +97,40 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(PathBuf, bool)> 
     }
     std::fs::rename(&partial, &dir)
         .with_context(|| format!("moving the new tree to {}", dir.display()))?;
-    Ok((dir, false))
+    std::fs::rename(&tmp, &sources_file)
+        .with_context(|| format!("moving {} into place", sources_file.display()))?;
+    Ok((
+        Rootfs {
+            tree: dir,
+            sources: found,
+        },
+        false,
+    ))
+}
+
+fn read_sources(path: &Path) -> anyhow::Result<Sources> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Every suite the recipe asked for must have been fetched: apt treats a missing suite
+/// as a warning, and an image without its security suite must not pass unnoticed.
+fn check_suites(wanted: &[stela_recipe::Source], found: &Sources) -> anyhow::Result<()> {
+    for source in wanted {
+        if !found
+            .suites
+            .iter()
+            .any(|s| s.codename == source.suite || s.suite == source.suite)
+        {
+            anyhow::bail!(
+                "apt did not fetch the Release file of {} from {} (the recipe's [debian] \
+                 table asks for it)",
+                source.suite,
+                source.url
+            );
+        }
+    }
+    Ok(())
 }
 
 fn shell_quote(p: &Path) -> String {

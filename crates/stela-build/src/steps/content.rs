@@ -1,0 +1,118 @@
+//! Digests of what really decides a cached step's output: the installed packages (the
+//! tree's dpkg status) and the content of the recipe's host files and overlays (the
+//! recipe names them only by path).
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use stela_recipe::{FileSource, Recipe};
+
+/// Feed a file or a directory tree into `h`: names in byte order, file type, mode,
+/// symlink targets and file contents; owners and times are left out (the build resets
+/// them).
+pub fn hash_path(h: &mut Sha256, path: &Path) -> anyhow::Result<()> {
+    let meta =
+        std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    h.update(meta.permissions().mode().to_le_bytes());
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let target =
+            std::fs::read_link(path).with_context(|| format!("reading {}", path.display()))?;
+        h.update(b"L");
+        h.update(target.as_os_str().as_encoded_bytes());
+        h.update([0]);
+    } else if kind.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("listing {}", path.display()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("listing {}", path.display()))?;
+        names.sort();
+        h.update(b"D");
+        h.update((names.len() as u64).to_le_bytes());
+        for name in names {
+            h.update(name.as_encoded_bytes());
+            h.update([0]);
+            hash_path(h, &path.join(&name))?;
+        }
+    } else if kind.is_file() {
+        h.update(b"F");
+        h.update(meta.size().to_le_bytes());
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    } else {
+        h.update(b"S");
+        h.update(meta.rdev().to_le_bytes());
+    }
+    Ok(())
+}
+
+/// The content of every host file and overlay the recipe names.
+pub fn recipe_content(h: &mut Sha256, recipe: &Recipe) -> anyhow::Result<()> {
+    for f in recipe.files() {
+        if let FileSource::Host(src) = &f.source {
+            h.update(b"file\0");
+            hash_path(h, src.resolved())
+                .with_context(|| format!("files: hashing {src} for the cache key"))?;
+        }
+    }
+    for overlay in recipe.overlay() {
+        h.update(b"overlay\0");
+        hash_path(h, overlay.resolved())
+            .with_context(|| format!("overlay: hashing {overlay} for the cache key"))?;
+    }
+    Ok(())
+}
+
+/// The tree's dpkg status file: every installed package and version.
+pub fn dpkg_status(h: &mut Sha256, tree: &Path) -> anyhow::Result<()> {
+    let status = tree.join("var/lib/dpkg/status");
+    h.update(b"dpkg-status\0");
+    hash_path(h, &status).context("hashing the installed packages for the cache key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(p: &Path) -> [u8; 32] {
+        let mut h = Sha256::new();
+        hash_path(&mut h, p).expect("hash");
+        h.finalize().into()
+    }
+
+    #[test]
+    fn contents_modes_names_and_links_change_the_digest() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path().join("overlay");
+        std::fs::create_dir_all(d.join("etc")).expect("mkdir");
+        std::fs::write(d.join("etc/a.conf"), b"one").expect("w");
+        let base = digest(&d);
+        assert_eq!(base, digest(&d), "stable");
+        std::fs::write(d.join("etc/a.conf"), b"two").expect("w");
+        let content = digest(&d);
+        assert_ne!(base, content);
+        std::fs::set_permissions(d.join("etc/a.conf"), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        let mode = digest(&d);
+        assert_ne!(content, mode);
+        std::os::unix::fs::symlink("a.conf", d.join("etc/b.conf")).expect("ln");
+        let link = digest(&d);
+        assert_ne!(mode, link);
+        std::fs::rename(d.join("etc/b.conf"), d.join("etc/c.conf")).expect("mv");
+        assert_ne!(link, digest(&d));
+    }
+}
