@@ -104,6 +104,7 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     let out = absolute_out(&opts.out)?;
     // Refuse a bad --out before minutes of work, not after.
     steps::publish::check_out(&out)?;
+    steps::source_date_epoch()?;
     let keys = steps::keys::BuildKeys::load(&opts.keys)?;
     let out_parent = parent_dir(&out);
     std::fs::create_dir_all(&out_parent)

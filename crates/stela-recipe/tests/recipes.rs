@@ -597,9 +597,8 @@ fn security_and_updates_suites_can_be_switched_and_are_checked() {
         let text = format!("name = \"x\"\nversion = \"1\"\n[debian]\n{extra}\n");
         Recipe::parse(&text, "r.toml", Path::new(".")).map_err(|e| e.to_string())
     };
-    let suites = |r: &Recipe| -> Vec<String> {
-        r.debian().sources().into_iter().map(|s| s.suite).collect()
-    };
+    let suites =
+        |r: &Recipe| -> Vec<String> { r.debian().sources().into_iter().map(|s| s.suite).collect() };
     let off = parse("security = false\nupdates = false");
     let Ok(off) = off else { panic!("{off:?}") };
     assert_eq!(suites(&off), ["trixie"]);
@@ -613,12 +612,16 @@ fn security_and_updates_suites_can_be_switched_and_are_checked() {
     let sid = parse("suite = \"sid\"");
     let Ok(sid) = sid else { panic!("{sid:?}") };
     assert_eq!(suites(&sid), ["sid"]);
-    let err = parse("suite = \"sid\"\nsecurity = true").err().unwrap_or_default();
+    let err = parse("suite = \"sid\"\nsecurity = true")
+        .err()
+        .unwrap_or_default();
     assert!(
         err.contains("debian.security") && err.contains("no such suite for sid"),
         "{err}"
     );
-    let err = parse("security_mirror = \"ftp://x\"").err().unwrap_or_default();
+    let err = parse("security_mirror = \"ftp://x\"")
+        .err()
+        .unwrap_or_default();
     assert!(err.contains("debian.security_mirror"), "{err}");
 }
 

@@ -192,13 +192,15 @@ fn factory_etc(tree: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&factory)
             .with_context(|| format!("removing {}", factory.display()))?;
     }
-    std::fs::create_dir_all(tree.join("usr/share/factory"))?;
+    let parent = tree.join("usr/share/factory");
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let mut cp = run::command("cp");
     cp.args(["-a"]).arg(&etc).arg(&factory);
     run::run(&mut cp, "copying /etc to /usr/share/factory/etc")?;
     let mut names: Vec<_> = std::fs::read_dir(&factory)
         .with_context(|| format!("listing {}", factory.display()))?
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("listing {}", factory.display()))?;
     names.sort_by_key(|e| e.file_name());
     let mut rules = String::from(
         "# /etc recreated from the factory copy in /usr (stela)\nd /etc 0755 root root -\n",
@@ -208,8 +210,13 @@ fn factory_etc(tree: &Path) -> anyhow::Result<()> {
         if name.contains(char::is_whitespace) {
             bail!("/etc/{name}: a name with white space cannot go into tmpfiles.d");
         }
-        if entry.file_type()?.is_symlink() {
-            let target = std::fs::read_link(entry.path())?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", path.display()))?;
+        if kind.is_symlink() {
+            let target =
+                std::fs::read_link(&path).with_context(|| format!("reading {}", path.display()))?;
             rules.push_str(&format!("L /etc/{name} - - - - {}\n", target.display()));
         } else {
             rules.push_str(&format!(

@@ -84,14 +84,16 @@ pub fn build(
     let stage_rel = "var/tmp/stela-initrd";
     let stage = tree.join(stage_rel);
     let units = stage.join("usr/lib/systemd/system");
-    std::fs::create_dir_all(units.join("initrd-fs.target.wants"))?;
-    std::fs::write(units.join("stela-factory-etc.service"), FACTORY_ETC_UNIT)?;
-    std::os::unix::fs::symlink(
-        "../stela-factory-etc.service",
-        units.join("initrd-fs.target.wants/stela-factory-etc.service"),
-    )?;
+    let wants = units.join("initrd-fs.target.wants");
+    std::fs::create_dir_all(&wants).with_context(|| format!("creating {}", wants.display()))?;
+    let unit = units.join("stela-factory-etc.service");
+    std::fs::write(&unit, FACTORY_ETC_UNIT)
+        .with_context(|| format!("writing {}", unit.display()))?;
+    let link = wants.join("stela-factory-etc.service");
+    std::os::unix::fs::symlink("../stela-factory-etc.service", &link)
+        .with_context(|| format!("linking {}", link.display()))?;
     let out_rel = "var/tmp/stela-initrd.img";
-    let epoch = super::source_date_epoch().to_string();
+    let epoch = super::source_date_epoch()?.to_string();
     let mut cmd = run::command("chroot");
     cmd.env("SOURCE_DATE_EPOCH", &epoch)
         .arg(tree)
@@ -120,10 +122,52 @@ pub fn build(
         .arg(format!("/{out_rel}"))
         .arg(&kver);
     run::run(&mut cmd, "building the initrd with dracut")?;
-    std::fs::create_dir_all(cache.join("initrd"))?;
+    let dir = cache.join("initrd");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = work.join("initrd.img");
     super::move_file(&tree.join(out_rel), &tmp)?;
-    std::fs::remove_dir_all(&stage)?;
+    std::fs::remove_dir_all(&stage).with_context(|| format!("removing {}", stage.display()))?;
     super::move_file(&tmp, &cached)?;
     Ok((cached, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_key_follows_packages_overlays_files_and_the_kernel() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path();
+        std::fs::create_dir_all(base.join("overlay/etc/dracut.conf.d")).expect("mkdir");
+        std::fs::write(base.join("overlay/etc/dracut.conf.d/x.conf"), "a").expect("w");
+        std::fs::write(base.join("motd"), "hello").expect("w");
+        let recipe = Recipe::parse(
+            "name = \"x\"\nversion = \"1\"\noverlay = [\"overlay\"]\n[[files]]\ndest = \"/etc/motd\"\nsrc = \"motd\"\n",
+            "r.toml",
+            base,
+        )
+        .expect("recipe");
+        let tree = base.join("tree");
+        std::fs::create_dir_all(tree.join("var/lib/dpkg")).expect("mkdir");
+        let status = tree.join("var/lib/dpkg/status");
+        std::fs::write(&status, "Package: systemd\nVersion: 257.8-1\n").expect("w");
+        let key = || cache_key(&recipe, &tree, "6.12.1").expect("key");
+        let first = key();
+        assert_eq!(first, key(), "the same inputs give the same key");
+        // A newer systemd in the tree: a new initrd.
+        std::fs::write(&status, "Package: systemd\nVersion: 257.9-1\n").expect("w");
+        let newer = key();
+        assert_ne!(first, newer);
+        // The overlay's content, not just its path.
+        std::fs::write(base.join("overlay/etc/dracut.conf.d/x.conf"), "b").expect("w");
+        let overlay = key();
+        assert_ne!(newer, overlay);
+        // A host file's content.
+        std::fs::write(base.join("motd"), "changed").expect("w");
+        let file = key();
+        assert_ne!(overlay, file);
+        // Another kernel release.
+        assert_ne!(file, cache_key(&recipe, &tree, "6.12.2").expect("key"));
+    }
 }

@@ -35,12 +35,25 @@ pub(crate) fn derive_uuid(recipe: &stela_recipe::Recipe, what: &str) -> stela_ve
     uuid::Builder::from_random_bytes(u).into_uuid()
 }
 
-/// The fixed time stamp of the image's files: SOURCE_DATE_EPOCH when set, else 0.
-pub(crate) fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+/// The fixed time stamp of the image's files: `SOURCE_DATE_EPOCH` when set (seconds since
+/// 1970, as reproducible-builds.org defines it), else 0. A value that is not a whole
+/// number of seconds is refused rather than read as 0.
+pub(crate) fn source_date_epoch() -> anyhow::Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(std::env::VarError::NotPresent) => Ok(0),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            anyhow::bail!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+        }
+        Ok(v) => parse_epoch(&v),
+    }
+}
+
+fn parse_epoch(v: &str) -> anyhow::Result<u64> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds since 1970");
+    }
+    v.parse()
+        .map_err(|e| anyhow::anyhow!("SOURCE_DATE_EPOCH={v:?}: {e}"))
 }
 
 /// Move a file, falling back to copy + remove across file systems.
@@ -53,4 +66,25 @@ pub(crate) fn move_file(from: &std::path::Path, to: &std::path::Path) -> anyhow:
         .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_date_epoch_must_be_a_number() {
+        assert_eq!(parse_epoch("1700000000").ok(), Some(1_700_000_000));
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "yesterday",
+            " 1",
+            "99999999999999999999999",
+        ] {
+            let err = parse_epoch(bad).expect_err(bad).to_string();
+            assert!(err.contains("SOURCE_DATE_EPOCH"), "{err}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ pub struct UsrImage {
 /// Make the erofs image of `tree/usr` at `out`.
 pub fn build(recipe: &Recipe, tree: &Path, out: &Path) -> anyhow::Result<UsrImage> {
     let uuid = super::derive_uuid(recipe, "usr-erofs-uuid");
-    let epoch = super::source_date_epoch();
+    let epoch = super::source_date_epoch()?;
     let inner = "var/tmp/stela-usr.erofs";
     let mut cmd = run::command("chroot");
     cmd.env("SOURCE_DATE_EPOCH", epoch.to_string())
