@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 use stela_keys::{CertificateProfile, FileSigner, Signer};
 
 const SETUP: &str = "run `scripts/setup --test`";
-const KERNEL_RELEASE: &str = "6.12.117+deb13-amd64";
 
 fn trixie_root() -> PathBuf {
     let cache = std::env::var_os("STELA_TEST_CACHE")
@@ -32,7 +31,7 @@ fn systemd_boot() -> PathBuf {
 }
 
 fn kernel() -> PathBuf {
-    trixie_file(&format!("boot/vmlinuz-{KERNEL_RELEASE}"))
+    trixie_file(&common::trixie_kernel_path())
 }
 
 /// An external tool, which must be installed.
@@ -376,7 +375,7 @@ fn uki_args(f: &UkiFiles, out: &Path, key: Option<&Key>) -> Vec<std::ffi::OsStri
     args.extend(["--initrd".into(), f.initrd.clone().into()]);
     args.extend(["--cmdline".into(), CMDLINE.into()]);
     args.extend(["--os-release".into(), f.os_release.clone().into()]);
-    args.extend(["--uname".into(), KERNEL_RELEASE.into()]);
+    args.extend(["--uname".into(), common::trixie_kernel_release()]);
     args.extend(["--sbat".into(), f.sbat.clone().into()]);
     if let Some(k) = key {
         args.extend(["--key".into(), k.key.clone().into()]);
@@ -443,7 +442,7 @@ fn uki_matches_ukify_and_reads_back_with_objdump_and_ukify() {
     let json: serde_json::Value = serde_json::from_str(&json).expect("ukify inspect JSON");
     assert_eq!(json[".cmdline"]["text"], CMDLINE);
     assert_eq!(json[".osrel"]["text"], OS_RELEASE);
-    assert_eq!(json[".uname"]["text"], KERNEL_RELEASE);
+    assert_eq!(json[".uname"]["text"], common::trixie_kernel_release());
     let sbat = json[".sbat"]["text"].as_str().unwrap_or_default();
     assert!(sbat.starts_with("sbat,1,SBAT Version,"), "{sbat}");
     assert!(sbat.contains("\nsystemd-stub,1,"), "{sbat}");
@@ -471,7 +470,7 @@ fn uki_matches_ukify_and_reads_back_with_objdump_and_ukify() {
         .arg("--os-release")
         .arg(format!("@{}", f.os_release.display()))
         .arg("--uname")
-        .arg(KERNEL_RELEASE)
+        .arg(common::trixie_kernel_release())
         .arg("--sbat")
         .arg(format!("@{}", f.sbat.display()))
         .arg("--output")
@@ -503,7 +502,7 @@ fn uki_matches_ukify_and_reads_back_with_objdump_and_ukify() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
     assert_eq!(info["cmdline"], CMDLINE);
-    assert_eq!(info["uname"], KERNEL_RELEASE);
+    assert_eq!(info["uname"], common::trixie_kernel_release());
     assert_eq!(info["sections"][9]["name"], ".linux");
     assert_eq!(info["sections"][9]["sha256"], json[".linux"]["sha256"]);
 }

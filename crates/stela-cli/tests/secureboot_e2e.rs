@@ -31,7 +31,6 @@ use stela_gpt::{types, Attributes, DiskLayout, DiskSize, Guid, ImageFile, Partit
 /// 2 s. The limit leaves room for a host shared with other virtual machines.
 const BOOT_TIMEOUT_SECS: u64 = 300;
 
-const KERNEL: &str = "boot/vmlinuz-6.12.117+deb13-amd64";
 const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 const STUB: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const CMDLINE: &str = "console=ttyS0 panic=-1";
@@ -125,7 +124,7 @@ fn build_disk(work: &Path, name: &str, keys: &Keys, uki_signer: &Keys) -> PathBu
             "--stub",
             &trixie.join(STUB).display().to_string(),
             "--linux",
-            &trixie.join(KERNEL).display().to_string(),
+            &trixie.join(common::trixie_kernel_path()).display().to_string(),
             "--initrd",
             "initrd.cpio",
             "--cmdline",

@@ -76,3 +76,33 @@ pub fn openssl_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     );
     (key, cert)
 }
+
+/// The release of the one kernel unpacked from trixie (`6.12.N+deb13-amd64`), derived
+/// from what was fetched: the archive moves to newer kernels at every point release and
+/// security update, so no test may name one.
+pub fn trixie_kernel_release() -> String {
+    let boot = trixie_root().join("boot");
+    let mut releases: Vec<String> = std::fs::read_dir(&boot)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", boot.display()))
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("vmlinuz-"))
+                .map(str::to_owned)
+        })
+        .collect();
+    releases.sort();
+    assert_eq!(
+        releases.len(),
+        1,
+        "expected one kernel in {}, found {releases:?}: run scripts/fetch-trixie-debs",
+        boot.display()
+    );
+    releases.remove(0)
+}
+
+/// The path of that kernel, relative to [`trixie_root`].
+pub fn trixie_kernel_path() -> String {
+    format!("boot/vmlinuz-{}", trixie_kernel_release())
+}
