@@ -124,7 +124,10 @@ fn build_disk(work: &Path, name: &str, keys: &Keys, uki_signer: &Keys) -> PathBu
             "--stub",
             &trixie.join(STUB).display().to_string(),
             "--linux",
-            &trixie.join(common::trixie_kernel_path()).display().to_string(),
+            &trixie
+                .join(common::trixie_kernel_path())
+                .display()
+                .to_string(),
             "--initrd",
             "initrd.cpio",
             "--cmdline",
