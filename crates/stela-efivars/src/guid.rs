@@ -77,7 +77,13 @@ mod tests {
             "a5c059a1-94e4-4aa7-87b5-ab155c2bf07",
             "g5c059a1-94e4-4aa7-87b5-ab155c2bf072",
         ] {
-            assert!(bad.parse::<Guid>().is_err(), "{bad}");
+            assert!(
+                matches!(
+                    bad.parse::<Guid>(),
+                    Err(stela_gpt::GptError::InvalidGuid { ref text }) if text == bad
+                ),
+                "{bad}"
+            );
         }
     }
 }

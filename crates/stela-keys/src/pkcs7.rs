@@ -481,7 +481,12 @@ mod tests {
             Some(content.to_vec())
         );
         msg.verify(None, s.certificate()).expect("verify");
-        assert!(msg.verify(Some(b"x"), s.certificate()).is_err());
+        let err = msg.verify(Some(b"x"), s.certificate()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("embedded, and detached data was also given"),
+            "{err}"
+        );
     }
 
     #[test]
