@@ -92,7 +92,7 @@ pub fn usrhash(cmdline: &str) -> Option<RootHash> {
     cmdline
         .split_ascii_whitespace()
         .filter_map(|w| w.strip_prefix("usrhash="))
-        .last()
+        .next_back()
         .and_then(|h| h.parse().ok())
 }
 

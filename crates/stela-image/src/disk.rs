@@ -31,6 +31,8 @@ pub struct SignaturePartition {
 }
 
 /// The content of a verity signature partition.
+// One per signature partition, a few per disk: boxing would only complicate matching.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureContent {
     /// All zeros: an unused slot.
