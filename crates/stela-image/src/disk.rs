@@ -357,7 +357,9 @@ fn slots(gpt: &GptDisk, signatures: &[SignaturePartition]) -> Vec<Slot> {
                         version: label_version(label).map(str::to_owned),
                     },
                 };
-                (data.partition.clone(), verity.partition.clone(), state)
+                // Only the partitions the hash names: one found by label is not the pair.
+                let exact = |m: &PairMember| m.partition.clone().filter(|_| m.matches);
+                (exact(data), exact(verity), state)
             }
             other => {
                 let t = s.signs.arch.types();

@@ -90,9 +90,10 @@ pub struct Slot {
     pub arch: Arch,
     /// The usr-verity-sig partition.
     pub signature: GptPartition,
-    /// The usr partition, if found.
+    /// The usr partition: for a signed slot only the one whose UUID the root hash
+    /// gives (`None` when none has it; the slot is then [`SlotState::Broken`]).
     pub usr: Option<GptPartition>,
-    /// The usr-verity partition, if found.
+    /// The usr-verity partition, found the same way.
     pub verity: Option<GptPartition>,
     /// What it holds.
     pub state: SlotState,

@@ -344,6 +344,15 @@ fn a_usr_partition_not_named_by_the_root_hash_is_a_mismatch() {
     assert!(
         matches!(&disk.slots()[0].state, SlotState::Broken { problem } if problem.contains(&wrong.to_string()))
     );
+    // The partition that carries the slot's label is not taken for the pair.
+    assert_eq!(disk.slots()[0].usr, None);
+    assert!(matches!(
+        disk.slots()[0].byte_range(Role::Usr),
+        Err(ImageError::SlotIncomplete {
+            slot: SlotId::A,
+            role: Role::Usr
+        })
+    ));
     assert!(!disk.check(f.db.certificate()).all_verified());
 }
 
