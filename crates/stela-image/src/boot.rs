@@ -106,9 +106,10 @@ pub fn default_entry(entries: &[BootEntry]) -> Option<&BootEntry> {
     })
 }
 
-/// Orders versions as systemd's `strverscmp_improved` does for text of digits, letters
-/// and separators: runs of digits compare as numbers, other runs as text (its `~`, `-`
-/// and `^` rules are not implemented; stela versions do not use them).
+/// Orders versions: runs of digits compare as numbers, other runs as text. A subset of
+/// systemd's `strverscmp_improved`: its rules for `~`, `-`, `^` and `.` and its skipping
+/// of other punctuation (`_`) are not implemented. Entries of one image share the
+/// `<name>_` prefix and differ in a version of digits and dots, where both agree.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a, b);
     loop {

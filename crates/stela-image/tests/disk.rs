@@ -508,3 +508,93 @@ fn an_update_into_the_inactive_slot_reads_back_as_installed() {
         .iter()
         .all(|p| p.spec.label == "_empty"));
 }
+
+/// systemd-dissect (systemd's own reader of DPS images) finds the ESP and slot A's usr
+/// partition of a planned disk, with the UUID derived from the root hash (root only:
+/// it attaches loop devices).
+#[test]
+fn systemd_dissect_finds_the_esp_and_slot_a() {
+    let id = run(Command::new("id").arg("-u"));
+    assert_eq!(
+        id.trim(),
+        "0",
+        "systemd-dissect needs root for loop devices"
+    );
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("lib")).expect("tree");
+    std::fs::write(tree.join("lib/os-release"), "ID=stela-image-test\n").expect("osrel");
+    let usr = dir.path().join("usr.erofs");
+    run(Command::new("mkfs.erofs")
+        .args(["--quiet", "-T0"])
+        .arg(&usr)
+        .arg(&tree));
+    let verity = dir.path().join("usr.verity");
+    let params = VerityParams::new().expect("params");
+    let root_hash = stela_verity::format(&usr, &verity, &params, &mut NoProgress)
+        .expect("verity")
+        .root_hash;
+    let esp = dir.path().join("esp.img");
+    EspBuilder::new(64 * MIB)
+        .bytes("loader/loader.conf", "timeout 0\n")
+        .plan()
+        .expect("esp plan")
+        .write_to_path(&esp)
+        .expect("esp");
+    let sig = dir.path().join("sig");
+    std::fs::write(&sig, [0u8; 512]).expect("sig");
+    let disk = dir.path().join("disk.raw");
+    ImagePlan::new(&PlanInputs {
+        arch: Arch::X86_64,
+        label: LABEL,
+        esp_size: 64 * MIB,
+        usr_size: 4 * MIB,
+        root_min_size: 0,
+        root_hash,
+        guid_key: b"dissect",
+    })
+    .expect("plan")
+    .write(
+        &disk,
+        &Contents {
+            esp: &esp,
+            usr: &usr,
+            verity: &verity,
+            signature: &sig,
+        },
+    )
+    .expect("write");
+    // Without a usr hash, systemd-dissect 252 picks the usr partition whose label sorts
+    // highest in its version order, which skips `_`: "_empty" ("empty") beats "demo_1"
+    // ("demo1"), and the empty slot B cannot be mounted. The initrd finds slot A by the
+    // UUID `usrhash=` gives, so booting is unaffected; here slot B's usr is dropped.
+    run(Command::new(sgdisk()).args(["-d", "5"]).arg(&disk));
+    let out = run(Command::new("systemd-dissect")
+        .arg("--json=short")
+        .arg(&disk));
+    let find = |designator: &str| {
+        let key = format!("\"designator\":\"{designator}\"");
+        let at = out
+            .find(&key)
+            .unwrap_or_else(|| panic!("systemd-dissect found no {designator}: {out}"));
+        // The mount object around the designator: from its `{` to its `}`.
+        let start = out[..at].rfind('{').expect("object start");
+        let end = at + out[at..].find('}').expect("object end");
+        out[start..=end].to_owned()
+    };
+    let esp = find("esp");
+    assert!(esp.contains("\"partno\":1"), "{esp}");
+    assert!(esp.contains("\"fstype\":\"vfat\""), "{esp}");
+    let usr = find("usr");
+    let uuid = VerityPartitionUuids::from_root_hash(root_hash.as_bytes()).data;
+    assert!(
+        usr.contains(&format!("\"partition_uuid\":\"{uuid}\"")),
+        "{usr}"
+    );
+    assert!(
+        usr.contains(&format!("\"partition_label\":\"{LABEL}\"")),
+        "{usr}"
+    );
+    assert!(usr.contains("\"fstype\":\"erofs\""), "{usr}");
+    assert!(usr.contains("\"partno\":2"), "{usr}");
+}
