@@ -454,6 +454,30 @@ fn right_certificate_verifies_everything() {
         .find(|e| e["path"] == "EFI/BOOT/BOOTX64.EFI")
         .expect("systemd-boot");
     assert_eq!(sdboot["uki"], Value::Null);
+
+    assert_eq!(
+        esp["boot_entries"],
+        serde_json::json!([{
+            "path": UKI_PATH, "id": LABEL, "version": "1", "tries_left": 3,
+            "tries_done": 0, "usrhash": f.root_hash,
+        }])
+    );
+    assert_eq!(
+        j["slots"],
+        serde_json::json!([
+            {
+                "slot": "A", "label": LABEL, "state": "installed", "version": "1",
+                "root_hash": f.root_hash, "problem": null, "usr_partition": 2,
+                "verity_partition": 3, "signature_partition": 4,
+            },
+            {
+                "slot": "B", "label": "_empty", "state": "empty", "version": null,
+                "root_hash": null, "problem": null, "usr_partition": 5,
+                "verity_partition": 6, "signature_partition": 7,
+            },
+        ])
+    );
+    assert_eq!(j["default_slot"], "A");
 }
 
 fn dashed(hex: &str) -> String {
@@ -678,6 +702,10 @@ fn a_usr_partition_whose_uuid_is_not_derived_from_the_root_hash_fails() {
         dashed(&f.root_hash[..32])
     );
     assert_eq!(a["verity_partition"]["matches"], true);
+    // The partition with the slot's label is not taken for slot A's usr.
+    assert_eq!(j["slots"][0]["state"], "broken");
+    assert_eq!(j["slots"][0]["usr_partition"], Value::Null);
+    assert_eq!(j["slots"][0]["verity_partition"], 3);
 
     // Without --cert the mismatch is shown, and nothing is claimed about signatures.
     let out = inspect(&[path_arg(&disk)]);

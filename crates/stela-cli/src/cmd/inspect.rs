@@ -70,10 +70,55 @@ pub struct Report {
     pub checked_against: Option<CertJson>,
     /// With `--cert`: true if no fault was found. Without: `null`.
     pub all_verified: Option<bool>,
+    /// The A/B slots, one per usr-verity-sig partition, in entry order.
+    pub slots: Vec<SlotJson>,
+    /// The slot the default boot entry boots (`A`, `B`), or `null`.
+    pub default_slot: Option<String>,
     /// Every fault found, one line each: without `--cert` those the disk shows by
     /// itself (malformed signature partitions, pairs not named by their root hash,
     /// unreadable ESPs); with it, also every signature that did not verify.
     pub faults: Vec<String>,
+}
+
+/// An A/B slot.
+#[derive(Debug, Serialize)]
+pub struct SlotJson {
+    /// `A`, `B`, ….
+    pub slot: String,
+    /// The label of its signature partition (`<name>_<version>` or `_empty`).
+    pub label: String,
+    /// `installed`, `empty` or `broken`.
+    pub state: &'static str,
+    /// The version it holds, or `null`.
+    pub version: Option<String>,
+    /// The root hash of the version it holds, or `null`.
+    pub root_hash: Option<String>,
+    /// Why it is broken, else `null`.
+    pub problem: Option<String>,
+    /// Entry number of its usr partition; `null` when not found (a signed slot's pair
+    /// must carry the UUIDs its root hash gives).
+    pub usr_partition: Option<u32>,
+    /// Entry number of its usr-verity partition, found the same way.
+    pub verity_partition: Option<u32>,
+    /// Entry number of its usr-verity-sig partition.
+    pub signature_partition: u32,
+}
+
+/// A UKI as systemd-boot sees it.
+#[derive(Debug, Serialize)]
+pub struct BootEntryJson {
+    /// Path on the ESP.
+    pub path: String,
+    /// The entry id (file name without boot counter and `.efi`).
+    pub id: String,
+    /// `<version>` of a `<name>_<version>` id, or `null`.
+    pub version: Option<String>,
+    /// Tries left, `null` when the name has no boot counter (blessed).
+    pub tries_left: Option<u32>,
+    /// Tries used, `null` without a boot counter.
+    pub tries_done: Option<u32>,
+    /// The `usrhash=` of its command line, or `null`.
+    pub usrhash: Option<String>,
 }
 
 /// A partition entry.
@@ -195,6 +240,8 @@ pub struct EspJson {
     pub files: Vec<EspFileJson>,
     /// Every file whose name ends in `.efi` (any case).
     pub efi: Vec<EfiJson>,
+    /// The UKIs in `EFI/Linux/`, with systemd-boot's boot counting.
+    pub boot_entries: Vec<BootEntryJson>,
 }
 
 /// A file on an ESP.
@@ -300,6 +347,7 @@ fn inspect(
                         loader_conf: None,
                         files: Vec::new(),
                         efi: Vec::new(),
+                        boot_entries: Vec::new(),
                     },
                 }
             })
@@ -310,8 +358,30 @@ fn inspect(
             fingerprint: hex::encode(c.sha256_fingerprint()),
         }),
         all_verified: checked.as_ref().map(Verification::all_verified),
+        slots: disk.slots().iter().map(slot_json).collect(),
+        default_slot: disk.default_slot().map(|s| s.id.to_string()),
         faults: faults.iter().map(ToString::to_string).collect(),
     })
+}
+
+fn slot_json(s: &stela_image::Slot) -> SlotJson {
+    use stela_image::SlotState;
+    let (state, problem) = match &s.state {
+        SlotState::Installed { .. } => ("installed", None),
+        SlotState::Empty => ("empty", None),
+        SlotState::Broken { problem } => ("broken", Some(problem.clone())),
+    };
+    SlotJson {
+        slot: s.id.to_string(),
+        label: s.label().to_owned(),
+        state,
+        version: s.version().map(str::to_owned),
+        root_hash: s.root_hash().map(ToString::to_string),
+        problem,
+        usr_partition: s.usr.as_ref().map(|p| p.index),
+        verity_partition: s.verity.as_ref().map(|p| p.index),
+        signature_partition: s.signature.index,
+    }
 }
 
 fn partition_json(p: &GptPartition) -> PartitionJson {
@@ -418,6 +488,18 @@ fn esp(partition: u32, c: &EspContents, checked: Option<&Verification>) -> EspJs
             })
             .collect(),
         efi: c.efi.iter().map(|b| efi(partition, b, checked)).collect(),
+        boot_entries: c
+            .boot_entries
+            .iter()
+            .map(|e| BootEntryJson {
+                path: e.path.clone(),
+                id: e.id.clone(),
+                version: e.version().map(str::to_owned),
+                tries_left: e.tries.map(|t| t.left),
+                tries_done: e.tries.map(|t| t.done),
+                usrhash: e.usrhash.map(|h| h.to_string()),
+            })
+            .collect(),
     }
 }
 
