@@ -1,26 +1,28 @@
 //! `stela inspect` on a small disk laid out as `stela build` lays one out (DESIGN.md
-//! section 2), made here from the library crates and the `stela` subcommands; the
-//! partition table is read back with sgdisk, the ESP listing with mtools.
+//! section 2): the contents made with the `stela` subcommands, the disk written by
+//! `stela_image::ImagePlan` (the build's own plan); the partition table is read back with
+//! sgdisk, the ESP listing with mtools. Each fault case injects one fault into a copy
+//! of the clean disk (with sgdisk, or by overwriting a partition) and checks that exactly
+//! that fault is reported.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::{require_tool, run, run_ok, stela, trixie_root};
 use serde_json::Value;
-use stela_gpt::{
-    copy_into_partition, types, Attributes, DiskLayout, DiskSize, Guid, ImageFile, PartitionSpec,
-    VerityPartitionUuids,
-};
+use stela_gpt::Guid;
+use stela_image::{Arch, Contents, ImagePlan, PlanInputs};
+use stela_verity::RootHash;
 
 const LABEL: &str = "demo_1";
 const UKI_PATH: &str = "EFI/Linux/demo_1+3.efi";
 const LOADER_CONF: &str = "timeout 3\neditor no\nsecure-boot-enroll force\n";
-const KERNEL: &str = "boot/vmlinuz-6.12.117+deb13-amd64";
 const STUB: &str = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 const OS_RELEASE: &str = "ID=debian\nVERSION_ID=13\nIMAGE_ID=demo\nIMAGE_VERSION=1\n";
@@ -31,13 +33,18 @@ struct Fixture {
     _dir: tempfile::TempDir,
     dir: PathBuf,
     disk: PathBuf,
-    /// Like `disk`, but the usr partition's UUID is not derived from the root hash and
-    /// the ESP is all zeros.
-    mismatch: PathBuf,
+    /// The plan `disk` was written from.
+    plan: ImagePlan,
+    /// `disk` with systemd-boot unsigned (`EFI/BOOT/BOOTX64.EFI`).
+    unsigned_efi: PathBuf,
+    /// `disk` with the UKI signed by the other key.
+    badly_signed_efi: PathBuf,
     db_cert: PathBuf,
     other_cert: PathBuf,
     root_hash: String,
     cmdline: String,
+    /// The kernel release, from the file name of the one kernel fetched.
+    release: String,
     /// ESP path -> size.
     esp_files: BTreeMap<String, u64>,
 }
@@ -51,9 +58,35 @@ fn path_arg(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
+/// The one kernel in the unpacked trixie root (`boot/vmlinuz-<release>`) and its
+/// release: the archive moves to newer kernels, so none is named here.
+fn kernel(trixie: &Path) -> (PathBuf, String) {
+    let boot = trixie.join("boot");
+    let kernels: Vec<(PathBuf, String)> = std::fs::read_dir(&boot)
+        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/setup --test", boot.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter_map(|p| {
+            let release = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("vmlinuz-")?
+                .to_owned();
+            Some((p, release))
+        })
+        .collect();
+    assert_eq!(
+        kernels.len(),
+        1,
+        "exactly one boot/vmlinuz-* expected in {}: {kernels:?}",
+        boot.display()
+    );
+    kernels.into_iter().next().expect("one kernel")
+}
+
 fn build_fixture() -> Fixture {
     let trixie = trixie_root();
-    for rel in [KERNEL, STUB, SYSTEMD_BOOT] {
+    let (kernel, release) = kernel(&trixie);
+    for rel in [STUB, SYSTEMD_BOOT] {
         assert!(
             trixie.join(rel).is_file(),
             "{} is missing: run scripts/setup --test",
@@ -96,8 +129,6 @@ fn build_fixture() -> Fixture {
             .arg("-o")
             .arg(&sig_json),
     );
-    let mut sig = std::fs::read(&sig_json).expect("signature JSON");
-    sig.resize(sig.len().div_ceil(4096) * 4096, 0);
 
     // The UKI and systemd-boot, signed.
     let initrd = dir.join("initrd.img");
@@ -115,7 +146,7 @@ fn build_fixture() -> Fixture {
             .args(["uki", "build", "--stub"])
             .arg(trixie.join(STUB))
             .arg("--linux")
-            .arg(trixie.join(KERNEL))
+            .arg(&kernel)
             .arg("--initrd")
             .arg(&initrd)
             .args(["--cmdline", &cmdline, "--os-release"])
@@ -123,134 +154,112 @@ fn build_fixture() -> Fixture {
             .arg("-o")
             .arg(&uki),
     );
-    let sign = |input: &Path, output: &Path| {
+    let sign_with = |keys: &Path, input: &Path, output: &Path| {
         run_ok(
             stela()
                 .args(["sign", "efi", "--key"])
-                .arg(&db_key)
+                .arg(keys.join("db.key"))
                 .arg("--cert")
-                .arg(&db_cert)
+                .arg(keys.join("db.crt"))
                 .arg(input)
                 .arg("-o")
                 .arg(output),
         );
     };
-    sign(&uki, &uki);
+    let other_uki = dir.join("uki-other.efi");
+    sign_with(&other, &uki, &other_uki);
+    sign_with(&keys, &uki, &uki);
     let sdboot = dir.join("systemd-bootx64.efi");
-    sign(&trixie.join(SYSTEMD_BOOT), &sdboot);
+    sign_with(&keys, &trixie.join(SYSTEMD_BOOT), &sdboot);
 
     let mut esp_sources: Vec<(String, PathBuf)> = vec![
         ("EFI/BOOT/BOOTX64.EFI".into(), sdboot.clone()),
-        ("EFI/systemd/systemd-bootx64.efi".into(), sdboot),
-        (UKI_PATH.into(), uki),
+        ("EFI/systemd/systemd-bootx64.efi".into(), sdboot.clone()),
+        (UKI_PATH.into(), uki.clone()),
     ];
     for name in ["PK", "KEK", "db"] {
         let auth = keys.join(format!("loader/keys/stela/{name}.auth"));
         esp_sources.push((format!("loader/keys/auto/{name}.auth"), auth));
     }
-    let mut builder = stela_esp::EspBuilder::new(64 << 20)
-        .label("ESP")
-        .bytes("loader/loader.conf", LOADER_CONF);
-    let mut esp_files =
-        BTreeMap::from([("loader/loader.conf".to_owned(), LOADER_CONF.len() as u64)]);
-    for (path, host) in &esp_sources {
-        let len = std::fs::metadata(host)
-            .unwrap_or_else(|e| panic!("{}: {e}", host.display()))
-            .len();
-        esp_files.insert(path.clone(), len);
-        builder = builder.host_file(path, host);
-    }
-    let esp = dir.join("esp.img");
-    builder
-        .plan()
-        .expect("ESP plan")
-        .write_to_path(&esp)
-        .expect("ESP image");
+    let esp_files = esp_sources
+        .iter()
+        .map(|(path, host)| {
+            let len = std::fs::metadata(host)
+                .unwrap_or_else(|e| panic!("{}: {e}", host.display()))
+                .len();
+            (path.clone(), len)
+        })
+        .chain([("loader/loader.conf".to_owned(), LOADER_CONF.len() as u64)])
+        .collect();
 
-    let disk = dir.join("disk.raw");
-    let hash: [u8; 32] = hex_bytes(&root_hash).try_into().expect("32-byte root hash");
-    let uuids = VerityPartitionUuids::from_root_hash(&hash);
-    let layout = plan_disk(uuids);
-    let mut image = ImageFile::create(&disk, &layout).expect("disk image");
-    let parts = layout.partitions().to_vec();
-    for (i, content) in [(0, esp.as_path()), (1, &usr), (2, &verity)] {
-        let mut f = File::open(content).expect("partition content");
-        copy_into_partition(image.file_mut(), &parts[i], &mut f).expect("copying");
-    }
-    copy_into_partition(image.file_mut(), &parts[3], &mut sig.as_slice()).expect("signature");
-    image.persist().expect("persisting the disk");
-
-    // The same signature on a disk whose usr pair has UUIDs the hash does not give, and
-    // whose ESP holds no file system.
-    let mismatch = dir.join("mismatch.raw");
-    let wrong = VerityPartitionUuids {
-        data: Guid::derived(b"inspect-test", "wrong-usr"),
-        verity: uuids.verity,
+    let hash: RootHash = root_hash.parse().expect("root hash");
+    let plan = ImagePlan::new(&PlanInputs {
+        arch: Arch::X86_64,
+        label: LABEL,
+        esp_size: 64 << 20,
+        usr_size: 2 << 20,
+        root_min_size: 0,
+        root_hash: hash,
+        guid_key: b"inspect-test",
+    })
+    .expect("disk plan");
+    // The disk, with the ESP made from `sources` (path on the ESP -> host file).
+    let write_disk = |name: &str, sources: &[(String, PathBuf)]| -> PathBuf {
+        let mut builder = stela_esp::EspBuilder::new(64 << 20)
+            .label("ESP")
+            .bytes("loader/loader.conf", LOADER_CONF);
+        for (path, host) in sources {
+            builder = builder.host_file(path, host);
+        }
+        let esp = dir.join(format!("{name}.esp"));
+        builder
+            .plan()
+            .expect("ESP plan")
+            .write_to_path(&esp)
+            .expect("ESP image");
+        let disk = dir.join(format!("{name}.raw"));
+        plan.write(
+            &disk,
+            &Contents {
+                esp: &esp,
+                usr: &usr,
+                verity: &verity,
+                signature: &sig_json,
+            },
+        )
+        .expect("disk image");
+        disk
     };
-    let layout = plan_disk(wrong);
-    let mut image = ImageFile::create(&mismatch, &layout).expect("disk image");
-    copy_into_partition(
-        image.file_mut(),
-        &layout.partitions()[3],
-        &mut sig.as_slice(),
-    )
-    .expect("signature");
-    image.persist().expect("persisting the disk");
+    let replace = |path: &str, host: &Path| -> Vec<(String, PathBuf)> {
+        esp_sources
+            .iter()
+            .map(|(p, h)| {
+                let h = if p == path { host } else { h };
+                (p.clone(), h.to_owned())
+            })
+            .collect()
+    };
+    let disk = write_disk("disk", &esp_sources);
+    let unsigned_efi = write_disk(
+        "unsigned-efi",
+        &replace("EFI/BOOT/BOOTX64.EFI", &trixie.join(SYSTEMD_BOOT)),
+    );
+    let badly_signed_efi = write_disk("badly-signed-efi", &replace(UKI_PATH, &other_uki));
 
     Fixture {
         dir,
         _dir: tmp,
         disk,
-        mismatch,
+        plan,
+        unsigned_efi,
+        badly_signed_efi,
         db_cert,
         other_cert: other.join("db.crt"),
         root_hash,
         cmdline,
+        release,
         esp_files,
     }
-}
-
-fn hex_bytes(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-/// ESP, slot A (usr, usr-verity, usr-verity-sig) and an empty slot B, as `stela build`.
-fn plan_disk(uuids: VerityPartitionUuids) -> DiskLayout {
-    let x = types::X86_64;
-    let guid = |what: &str| Guid::derived(b"inspect-test", what);
-    let ro = Attributes::NONE.with_read_only(true);
-    let spec = |type_guid, guid, label: &str, attributes, size| PartitionSpec {
-        type_guid,
-        guid,
-        label: label.into(),
-        attributes,
-        size,
-    };
-    let parts = [
-        spec(types::ESP, guid("esp"), "esp", Attributes::NONE, 64 << 20),
-        spec(x.usr, uuids.data, LABEL, ro, 2 << 20),
-        spec(x.usr_verity, uuids.verity, LABEL, ro, 1 << 20),
-        spec(x.usr_verity_sig, guid("sig-a"), LABEL, ro, 64 << 10),
-        spec(x.usr, guid("usr-b"), "_empty", Attributes::NONE, 2 << 20),
-        spec(
-            x.usr_verity,
-            guid("verity-b"),
-            "_empty",
-            Attributes::NONE,
-            1 << 20,
-        ),
-        spec(
-            x.usr_verity_sig,
-            guid("sig-b"),
-            "_empty",
-            Attributes::NONE,
-            64 << 10,
-        ),
-    ];
-    DiskLayout::plan(guid("disk"), &parts, DiskSize::Fit).expect("layout")
 }
 
 fn inspect(args: &[&str]) -> Output {
@@ -365,7 +374,7 @@ fn human_output_names_partitions_signatures_and_esp_contents() {
         let want = format!("{efi}: signed by CN={cn}, not checked");
         assert!(t.contains(&want), "{want:?} missing from:\n{t}");
     }
-    assert!(t.contains("uname:   6.12.117+deb13-amd64"), "{t}");
+    assert!(t.contains(&format!("uname:   {}\n", f.release)), "{t}");
     assert!(t.contains(&format!("cmdline: {}", f.cmdline)), "{t}");
     assert!(t.contains("      IMAGE_ID=demo\n"), "{t}");
     assert!(!t.contains("BAD"), "{t}");
@@ -377,6 +386,7 @@ fn right_certificate_verifies_everything() {
     let (code, j) = inspect_json(&[path_arg(&f.disk), "--cert", path_arg(&f.db_cert)]);
     assert_eq!(code, Some(0), "{j:#}");
     assert_eq!(j["all_verified"], true);
+    assert_eq!(j["faults"], serde_json::json!([]));
     assert_eq!(
         j["checked_against"]["fingerprint"],
         openssl_fingerprint(&f.db_cert)
@@ -437,13 +447,37 @@ fn right_certificate_verifies_everything() {
     }
     let uki = efi.iter().find(|e| e["path"] == UKI_PATH).expect("the UKI");
     assert_eq!(uki["uki"]["cmdline"], f.cmdline.as_str());
-    assert_eq!(uki["uki"]["uname"], "6.12.117+deb13-amd64");
+    assert_eq!(uki["uki"]["uname"], f.release.as_str());
     assert_eq!(uki["uki"]["os_release"], OS_RELEASE);
     let sdboot = efi
         .iter()
         .find(|e| e["path"] == "EFI/BOOT/BOOTX64.EFI")
         .expect("systemd-boot");
     assert_eq!(sdboot["uki"], Value::Null);
+
+    assert_eq!(
+        esp["boot_entries"],
+        serde_json::json!([{
+            "path": UKI_PATH, "id": LABEL, "version": "1", "tries_left": 3,
+            "tries_done": 0, "usrhash": f.root_hash,
+        }])
+    );
+    assert_eq!(
+        j["slots"],
+        serde_json::json!([
+            {
+                "slot": "A", "label": LABEL, "state": "installed", "version": "1",
+                "root_hash": f.root_hash, "problem": null, "usr_partition": 2,
+                "verity_partition": 3, "signature_partition": 4,
+            },
+            {
+                "slot": "B", "label": "_empty", "state": "empty", "version": null,
+                "root_hash": null, "problem": null, "usr_partition": 5,
+                "verity_partition": 6, "signature_partition": 7,
+            },
+        ])
+    );
+    assert_eq!(j["default_slot"], "A");
 }
 
 fn dashed(hex: &str) -> String {
@@ -591,12 +625,74 @@ fn esp_listing_matches_mtools() {
     assert_eq!(ours, listed);
 }
 
-#[test]
-fn uuids_not_derived_from_the_root_hash_and_an_unreadable_esp_are_reported() {
+/// A copy of the clean disk with one fault, made by `inject`.
+fn faulty(name: &str, inject: impl FnOnce(&Path)) -> PathBuf {
     let f = fixture();
-    let (code, j) = inspect_json(&[path_arg(&f.mismatch), "--cert", path_arg(&f.db_cert)]);
-    // The verity signature verifies, but the ESP's binaries cannot be checked.
+    let path = f.dir.join(name);
+    std::fs::copy(&f.disk, &path).expect("copying the disk");
+    inject(&path);
+    path
+}
+
+fn overwrite(disk: &Path, at: u64, bytes: &[u8]) {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(disk)
+        .expect("opening the disk");
+    file.seek(SeekFrom::Start(at)).expect("seek");
+    file.write_all(bytes).expect("write");
+}
+
+/// The project's rule: before a fault is injected, the clean disk verifies.
+fn assert_clean_disk_verifies() {
+    let f = fixture();
+    let (code, j) = inspect_json(&[path_arg(&f.disk), "--cert", path_arg(&f.db_cert)]);
+    assert_eq!(
+        (code, &j["all_verified"]),
+        (Some(0), &Value::Bool(true)),
+        "{j:#}"
+    );
+    assert_eq!(j["faults"], serde_json::json!([]), "{j:#}");
+}
+
+/// `inspect --cert` on `disk` fails (exit 1, `all_verified: false`) with exactly one
+/// fault, which `check` accepts; returns the report.
+fn assert_one_fault(disk: &Path, check: impl Fn(&str) -> bool) -> Value {
+    let f = fixture();
+    let (code, j) = inspect_json(&[path_arg(disk), "--cert", path_arg(&f.db_cert)]);
     assert_eq!(code, Some(1), "{j:#}");
+    assert_eq!(j["all_verified"], false, "{j:#}");
+    let faults: Vec<&str> = j["faults"]
+        .as_array()
+        .expect("faults")
+        .iter()
+        .map(|f| f.as_str().expect("fault text"))
+        .collect();
+    assert!(
+        matches!(faults.as_slice(), [one] if check(one)),
+        "unexpected faults: {faults:#?}"
+    );
+    j
+}
+
+#[test]
+fn a_usr_partition_whose_uuid_is_not_derived_from_the_root_hash_fails() {
+    assert_clean_disk_verifies();
+    let f = fixture();
+    let wrong = Guid::derived(b"inspect-test", "wrong-usr");
+    let sgdisk = require_tool("sgdisk");
+    let disk = faulty("usr-uuid.raw", |d| {
+        run_ok(
+            Command::new(&sgdisk)
+                .arg(format!("--partition-guid=2:{wrong}"))
+                .arg(d),
+        );
+    });
+    let want = format!(
+        "partition 4: the usr-x86-64 partition 2 has uuid {wrong}, its root hash gives {}",
+        dashed(&f.root_hash[..32])
+    );
+    let j = assert_one_fault(&disk, |fault| fault == want);
     let a = &j["verity_signatures"][0];
     assert_eq!(a["signature"]["status"], "verified");
     assert_eq!(a["data_partition"]["matches"], false);
@@ -606,17 +702,122 @@ fn uuids_not_derived_from_the_root_hash_and_an_unreadable_esp_are_reported() {
         dashed(&f.root_hash[..32])
     );
     assert_eq!(a["verity_partition"]["matches"], true);
-    let problem = j["esps"][0]["problem"].as_str().expect("ESP problem");
-    assert!(problem.starts_with("no FAT file system"), "{problem}");
+    // The partition with the slot's label is not taken for slot A's usr.
+    assert_eq!(j["slots"][0]["state"], "broken");
+    assert_eq!(j["slots"][0]["usr_partition"], Value::Null);
+    assert_eq!(j["slots"][0]["verity_partition"], 3);
 
-    let out = inspect(&[path_arg(&f.mismatch)]);
+    // Without --cert the mismatch is shown, and nothing is claimed about signatures.
+    let out = inspect(&[path_arg(&disk)]);
     assert_eq!(out.status.code(), Some(0));
     let t = text(&out);
-    let wrong = Guid::derived(b"inspect-test", "wrong-usr");
-    let want = format!(
+    let line = format!(
         "usr-x86-64:         MISMATCH: partition 2 has uuid {wrong}, the root hash gives {}",
         dashed(&f.root_hash[..32])
     );
-    assert!(t.contains(&want), "{want:?} missing from:\n{t}");
+    assert!(t.contains(&line), "{line:?} missing from:\n{t}");
+    assert!(t.contains(&format!("faults:\n  {want}\n")), "{t}");
+}
+
+#[test]
+fn a_missing_usr_verity_partition_fails() {
+    assert_clean_disk_verifies();
+    let f = fixture();
+    let sgdisk = require_tool("sgdisk");
+    let disk = faulty("no-verity.raw", |d| {
+        run_ok(Command::new(&sgdisk).args(["-d", "3"]).arg(d));
+    });
+    let expected = dashed(&f.root_hash[32..]);
+    let want = format!(
+        "partition 4: no usr-x86-64-verity partition has the uuid {expected} its root hash gives"
+    );
+    let j = assert_one_fault(&disk, |fault| fault == want);
+    let m = &j["verity_signatures"][0]["verity_partition"];
+    assert_eq!(m["matches"], false);
+    assert_eq!(m["partition"], Value::Null);
+
+    let t = text(&inspect(&[path_arg(&disk)]));
+    let line = format!("usr-x86-64-verity:  MISSING: no partition with uuid {expected}");
+    assert!(t.contains(&line), "{line:?} missing from:\n{t}");
+}
+
+#[test]
+fn an_unreadable_esp_fails() {
+    assert_clean_disk_verifies();
+    let f = fixture();
+    let at = f.plan.esp().offset();
+    let disk = faulty("no-fat.raw", |d| overwrite(d, at, &[0u8; 4096]));
+    let j = assert_one_fault(&disk, |fault| {
+        fault.starts_with("ESP partition 1 cannot be read: no FAT file system")
+    });
+    let problem = j["esps"][0]["problem"].as_str().expect("ESP problem");
+    assert!(problem.starts_with("no FAT file system"), "{problem}");
+    assert_eq!(j["esps"][0]["efi"], serde_json::json!([]));
+    assert_eq!(j["verity_signatures"][0]["signature"]["status"], "verified");
+
+    let t = text(&inspect(&[path_arg(&disk)]));
     assert!(t.contains("  cannot read: no FAT file system"), "{t}");
+}
+
+#[test]
+fn a_malformed_signature_partition_fails() {
+    assert_clean_disk_verifies();
+    let f = fixture();
+    let at = f.plan.slot_a()[2].offset();
+    let mut junk = br#"{"rootHash":"12ab","certificateFingerprint":"","signature":""}"#.to_vec();
+    junk.resize(4096, 0);
+    let disk = faulty("malformed-sig.raw", |d| overwrite(d, at, &junk));
+    let j = assert_one_fault(&disk, |fault| {
+        fault.starts_with("partition 4: malformed verity signature: ")
+            && fault.contains("is not 64 hex digits")
+    });
+    let a = &j["verity_signatures"][0];
+    assert_eq!(a["state"], "malformed");
+    assert_eq!(a["signature"]["status"], "bad");
+    let reason = a["signature"]["reason"].as_str().expect("reason");
+    assert!(
+        reason.starts_with("malformed signature partition: "),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_unsigned_efi_binary_fails() {
+    assert_clean_disk_verifies();
+    let f = fixture();
+    let j = assert_one_fault(&f.unsigned_efi, |fault| {
+        fault == "ESP partition 1: EFI/BOOT/BOOTX64.EFI is unsigned"
+    });
+    let efi = j["esps"][0]["efi"].as_array().expect("efi");
+    let boot = efi
+        .iter()
+        .find(|e| e["path"] == "EFI/BOOT/BOOTX64.EFI")
+        .expect("BOOTX64.EFI");
+    assert_eq!(boot["authenticode"]["status"], "bad");
+    assert_eq!(boot["authenticode"]["reason"], "unsigned");
+
+    let (code, j) = inspect_json(&[path_arg(&f.unsigned_efi)]);
+    assert_eq!(code, Some(0));
+    let boot = &j["esps"][0]["efi"][0];
+    assert_eq!(boot["path"], "EFI/BOOT/BOOTX64.EFI");
+    assert_eq!(boot["authenticode"]["status"], "unsigned");
+}
+
+#[test]
+fn an_efi_binary_signed_by_another_key_fails() {
+    assert_clean_disk_verifies();
+    let f = fixture();
+    let j = assert_one_fault(&f.badly_signed_efi, |fault| {
+        fault.starts_with(&format!("ESP partition 1: {UKI_PATH}: "))
+    });
+    let efi = j["esps"][0]["efi"].as_array().expect("efi");
+    let uki = efi.iter().find(|e| e["path"] == UKI_PATH).expect("the UKI");
+    assert_eq!(uki["authenticode"]["status"], "bad", "{uki:#}");
+
+    // Without --cert, the claimed signer is the other key's.
+    let (_, j) = inspect_json(&[path_arg(&f.badly_signed_efi)]);
+    let efi = j["esps"][0]["efi"].as_array().expect("efi");
+    let uki = efi.iter().find(|e| e["path"] == UKI_PATH).expect("the UKI");
+    let cn = openssl_subject_cn(&f.other_cert);
+    assert_eq!(uki["authenticode"]["signer"], format!("CN={cn}"));
 }

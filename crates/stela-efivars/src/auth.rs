@@ -143,7 +143,7 @@ pub fn signed_payload(
     for unit in name.encode_utf16() {
         out.extend_from_slice(&unit.to_le_bytes());
     }
-    out.extend_from_slice(&vendor.to_bytes());
+    out.extend_from_slice(&vendor.to_mixed_endian());
     out.extend_from_slice(&attributes.bits().to_le_bytes());
     out.extend_from_slice(&timestamp.to_bytes());
     out.extend_from_slice(data);
@@ -249,7 +249,7 @@ impl AuthenticatedVariable {
         }
         let mut g = [0u8; 16];
         g.copy_from_slice(&bytes[24..40]);
-        let cert_type = Guid::from_bytes(g);
+        let cert_type = Guid::from_mixed_endian(g);
         if cert_type != known::EFI_CERT_TYPE_PKCS7 {
             return bad(format!(
                 "AuthInfo.CertType at offset 24 is {cert_type}, not EFI_CERT_TYPE_PKCS7_GUID {}",
@@ -280,7 +280,7 @@ impl AuthenticatedVariable {
         out.extend_from_slice(&u32::try_from(dw_length).unwrap_or(u32::MAX).to_le_bytes());
         out.extend_from_slice(&WIN_CERT_REVISION.to_le_bytes());
         out.extend_from_slice(&WIN_CERT_TYPE_EFI_GUID.to_le_bytes());
-        out.extend_from_slice(&known::EFI_CERT_TYPE_PKCS7.to_bytes());
+        out.extend_from_slice(&known::EFI_CERT_TYPE_PKCS7.to_mixed_endian());
         out.extend_from_slice(&self.cert_data);
         out.extend_from_slice(&self.data);
         out

@@ -11,12 +11,6 @@ use stela_keys::KeyError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EfiVarsError {
-    /// A GUID in text form is not `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-    #[error("{text:?} is not a GUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")]
-    BadGuid {
-        /// The text given.
-        text: String,
-    },
     /// An `EFI_SIGNATURE_LIST` in a buffer is malformed or truncated.
     #[error("signature list {index} at offset {offset}: {detail}")]
     SignatureList {

@@ -1,104 +1,8 @@
-//! `EFI_GUID` with the UEFI byte order.
+//! `EFI_GUID`: the one GUID type of stela, from `stela-gpt` (the same mixed-endian
+//! bytes in a GPT entry and a signature list; docs/decisions/0007-image-model.md), and
+//! the UEFI GUIDs this crate writes.
 
-use std::fmt;
-use std::str::FromStr;
-
-use crate::EfiVarsError;
-
-/// A UEFI GUID (UEFI 2.10, appendix A, "GUID and Time Formats").
-///
-/// Text form `aabbccdd-eeff-gghh-iijj-kkllmmnnoopp`; on disk the first three groups are
-/// little-endian (`Data1` u32, `Data2` u16, `Data3` u16) and the last eight bytes are
-/// stored as written ("mixed-endian"), unlike RFC 4122 byte order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Guid {
-    // Kept in text (big-endian) order so that Ord and Display agree.
-    text_order: [u8; 16],
-}
-
-impl Guid {
-    /// The all-zero GUID.
-    pub const ZERO: Guid = Guid {
-        text_order: [0; 16],
-    };
-
-    /// Build from the four fields of `EFI_GUID`.
-    pub const fn from_fields(data1: u32, data2: u16, data3: u16, data4: [u8; 8]) -> Self {
-        let a = data1.to_be_bytes();
-        let b = data2.to_be_bytes();
-        let c = data3.to_be_bytes();
-        Guid {
-            text_order: [
-                a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], data4[0], data4[1], data4[2],
-                data4[3], data4[4], data4[5], data4[6], data4[7],
-            ],
-        }
-    }
-
-    /// A new random (version 4) GUID, e.g. for a signature owner.
-    pub fn random() -> Self {
-        Guid {
-            text_order: *uuid::Uuid::new_v4().as_bytes(),
-        }
-    }
-
-    /// Decode the 16 on-disk bytes.
-    pub const fn from_bytes(b: [u8; 16]) -> Self {
-        Guid {
-            text_order: [
-                b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12],
-                b[13], b[14], b[15],
-            ],
-        }
-    }
-
-    /// The 16 on-disk bytes.
-    pub const fn to_bytes(self) -> [u8; 16] {
-        let t = self.text_order;
-        [
-            t[3], t[2], t[1], t[0], t[5], t[4], t[7], t[6], t[8], t[9], t[10], t[11], t[12], t[13],
-            t[14], t[15],
-        ]
-    }
-}
-
-impl fmt::Display for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = hex::encode(self.text_order);
-        write!(
-            f,
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
-    }
-}
-
-impl fmt::Debug for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Guid({self})")
-    }
-}
-
-impl FromStr for Guid {
-    type Err = EfiVarsError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || EfiVarsError::BadGuid { text: s.to_owned() };
-        let groups: Vec<&str> = s.split('-').collect();
-        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-        if lengths != [8, 4, 4, 4, 12] {
-            return Err(bad());
-        }
-        let joined: String = groups.concat();
-        let mut text_order = [0u8; 16];
-        hex::decode_to_slice(&joined, &mut text_order).map_err(|_| bad())?;
-        Ok(Guid { text_order })
-    }
-}
+pub use stela_gpt::Guid;
 
 /// GUIDs of the UEFI specification that stela uses. Each is pinned in the tests against
 /// what efitools writes.
@@ -151,7 +55,7 @@ mod tests {
     fn mixed_endian_encoding_matches_the_spec_example() {
         // EFI_CERT_X509_GUID as efitools writes it at the start of every X.509 list.
         let on_disk = hex::decode("a159c0a5e494a74a87b5ab155c2bf072").expect("hex");
-        assert_eq!(known::EFI_CERT_X509.to_bytes().to_vec(), on_disk);
+        assert_eq!(known::EFI_CERT_X509.to_mixed_endian().to_vec(), on_disk);
         let g: Guid = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072"
             .parse()
             .expect("parse");
@@ -159,21 +63,27 @@ mod tests {
         assert_eq!(g.to_string(), "a5c059a1-94e4-4aa7-87b5-ab155c2bf072");
         let mut b = [0u8; 16];
         b.copy_from_slice(&on_disk);
-        assert_eq!(Guid::from_bytes(b), g);
+        assert_eq!(Guid::from_mixed_endian(b), g);
     }
 
     #[test]
     fn round_trips_and_rejects_malformed_text() {
         let g = Guid::random();
-        assert_eq!(Guid::from_bytes(g.to_bytes()), g);
+        assert_eq!(Guid::from_mixed_endian(g.to_mixed_endian()), g);
         assert_eq!(g.to_string().parse::<Guid>().expect("parse"), g);
         for bad in [
             "",
             "a5c059a1-94e4-4aa7-87b5",
-            "a5c059a194e44aa787b5ab155c2bf072",
+            "a5c059a1-94e4-4aa7-87b5-ab155c2bf07",
             "g5c059a1-94e4-4aa7-87b5-ab155c2bf072",
         ] {
-            assert!(bad.parse::<Guid>().is_err(), "{bad}");
+            assert!(
+                matches!(
+                    bad.parse::<Guid>(),
+                    Err(stela_gpt::GptError::InvalidGuid { ref text }) if text == bad
+                ),
+                "{bad}"
+            );
         }
     }
 }

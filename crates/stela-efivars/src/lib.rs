@@ -17,7 +17,7 @@
 //! let bytes = encode_lists(&[dbx]);
 //! assert_eq!(bytes.len(), 28 + 48);
 //! assert_eq!(parse_lists(&bytes)?[0].entries()[0].owner, owner);
-//! # Ok::<(), stela_efivars::EfiVarsError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod auth;

@@ -142,13 +142,13 @@ impl SignatureList {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         // Sizes were checked against u32 in `new` / `parse_lists`.
         let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        out.extend_from_slice(&self.signature_type.to_bytes());
+        out.extend_from_slice(&self.signature_type.to_mixed_endian());
         out.extend_from_slice(&as_u32(self.encoded_len()).to_le_bytes());
         out.extend_from_slice(&as_u32(self.header.len()).to_le_bytes());
         out.extend_from_slice(&self.signature_size.to_le_bytes());
         out.extend_from_slice(&self.header);
         for e in &self.entries {
-            out.extend_from_slice(&e.owner.to_bytes());
+            out.extend_from_slice(&e.owner.to_mixed_endian());
             out.extend_from_slice(&e.data);
         }
     }
@@ -205,7 +205,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 fn guid_at(bytes: &[u8], at: usize) -> Guid {
     let mut b = [0u8; 16];
     b.copy_from_slice(&bytes[at..at + 16]);
-    Guid::from_bytes(b)
+    Guid::from_mixed_endian(b)
 }
 
 /// Parse a signature database (zero or more lists filling `bytes` exactly).

@@ -97,7 +97,7 @@ fn esl_is_byte_identical_to_cert_to_efi_sig_list_and_reads_back_with_sig_list_to
     );
     assert_eq!(std::fs::read(&theirs).expect("read"), ours);
     // EFI_CERT_X509_GUID is the first field efitools writes.
-    assert_eq!(&ours[..16], &known::EFI_CERT_X509.to_bytes());
+    assert_eq!(&ours[..16], &known::EFI_CERT_X509.to_mixed_endian());
 
     // Two lists in one file: sig-list-to-certs writes one DER file per list.
     let two = [ours.clone(), esl_of(&kek)].concat();
@@ -241,7 +241,10 @@ fn auth_files_match_sign_efi_sig_list() {
             "{}: wRevision, wCertificateType, CertType",
             var.name()
         );
-        assert_eq!(&theirs[24..40], &known::EFI_CERT_TYPE_PKCS7.to_bytes());
+        assert_eq!(
+            &theirs[24..40],
+            &known::EFI_CERT_TYPE_PKCS7.to_mixed_endian()
+        );
         assert_eq!(o.data(), t.data());
         // Both put a bare SignedData (not a ContentInfo) in CertData: SEQUENCE { INTEGER 1 ...
         assert_eq!(

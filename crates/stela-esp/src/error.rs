@@ -124,6 +124,23 @@ pub enum EspError {
         #[source]
         source: std::io::Error,
     },
+    /// The range given to the reader holds no FAT file system.
+    #[error("no FAT file system")]
+    NoFileSystem {
+        /// What fatfs found wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file larger than the reader was allowed to read.
+    #[error("ESP file {path} is {size} bytes, more than the {max} bytes allowed")]
+    FileTooLarge {
+        /// Path inside the ESP.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// fatfs chose another FAT type than planned (a bug in the geometry computation).
     #[error("formatted a {found} file system with {clusters} clusters where FAT32 was planned")]
     NotFat32 {

@@ -6,6 +6,9 @@
 //! checks that every file fits; the plan then writes a standalone image
 //! ([`EspPlan::write_to_path`]) or a region of a disk image ([`EspPlan::write_into`]).
 //!
+//! [`EspReader`] reads one back (from an image or a disk's partition range, read-only):
+//! volume label, every file depth first, a file's bytes.
+//!
 //! Output is a function of the input alone: fixed volume ID (settable), every timestamp
 //! at the FAT epoch (1980-01-01), files written in sorted path order.
 //!
@@ -24,10 +27,12 @@ mod error;
 mod fixup;
 mod names;
 mod plan;
+mod read;
 mod window;
 mod write;
 
 pub use error::EspError;
 pub use names::VolumeLabel;
 pub use plan::{EspBuilder, EspPlan, PlannedFile, Source, DEFAULT_VOLUME_ID, FAT32_MIN_CLUSTERS};
+pub use read::{EspFile, EspReader, MAX_DIRECTORY_DEPTH};
 pub use window::Window;

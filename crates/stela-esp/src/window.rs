@@ -96,12 +96,20 @@ mod tests {
     fn window_is_bounded() {
         let mut w = Window::new(Cursor::new(vec![0u8; 16]), 4, 8).unwrap();
         w.write_all(b"abcdefgh").unwrap();
-        assert!(w.write(b"x").is_err());
+        assert_eq!(
+            w.write(b"x").map_err(|e| e.kind()).unwrap_err(),
+            io::ErrorKind::WriteZero
+        );
         assert_eq!(w.seek(SeekFrom::End(-2)).unwrap(), 6);
         let mut rest = Vec::new();
         w.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, b"gh");
-        assert!(w.seek(SeekFrom::Current(-9)).is_err());
+        assert_eq!(
+            w.seek(SeekFrom::Current(-9))
+                .map_err(|e| e.kind())
+                .unwrap_err(),
+            io::ErrorKind::InvalidInput
+        );
         assert_eq!(
             &w.into_inner().into_inner()[..],
             b"\0\0\0\0abcdefgh\0\0\0\0"

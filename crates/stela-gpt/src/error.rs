@@ -145,6 +145,23 @@ pub enum GptError {
         /// Partition size in bytes.
         capacity: u64,
     },
+    /// A table read from a disk is not laid out as [`crate::DiskLayout::plan`] lays one
+    /// out, so it cannot be written back unchanged but for its entries.
+    #[error("the table's {field} is {value}, stela's layout has {expected}")]
+    ForeignLayout {
+        /// The header field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// What stela writes.
+        expected: u64,
+    },
+    /// No partition with the given entry number.
+    #[error("no partition entry {index}")]
+    NoSuchEntry {
+        /// The entry number looked for.
+        index: u32,
+    },
     /// No partition with the given label.
     #[error("no partition labelled {label:?}")]
     NoSuchPartition {

@@ -71,7 +71,7 @@ impl Header {
         s[0x20..0x28].copy_from_slice(&self.alternate_lba.to_le_bytes());
         s[0x28..0x30].copy_from_slice(&self.first_usable_lba.to_le_bytes());
         s[0x30..0x38].copy_from_slice(&self.last_usable_lba.to_le_bytes());
-        s[0x38..0x48].copy_from_slice(&self.disk_guid.to_gpt_bytes());
+        s[0x38..0x48].copy_from_slice(&self.disk_guid.to_mixed_endian());
         s[0x48..0x50].copy_from_slice(&self.partition_entry_lba.to_le_bytes());
         s[0x50..0x54].copy_from_slice(&self.number_of_partition_entries.to_le_bytes());
         s[0x54..0x58].copy_from_slice(&self.size_of_partition_entry.to_le_bytes());
@@ -116,7 +116,7 @@ impl Header {
             alternate_lba: u64_at(s, 0x20),
             first_usable_lba: u64_at(s, 0x28),
             last_usable_lba: u64_at(s, 0x30),
-            disk_guid: Guid::from_gpt_bytes(guid),
+            disk_guid: Guid::from_mixed_endian(guid),
             partition_entry_lba: u64_at(s, 0x48),
             number_of_partition_entries: u32_at(s, 0x50),
             size_of_partition_entry: u32_at(s, 0x54),
@@ -146,8 +146,8 @@ impl Entry {
     /// The entry's 128 bytes.
     pub fn encode(&self) -> [u8; ENTRY_SIZE as usize] {
         let mut e = [0u8; ENTRY_SIZE as usize];
-        e[0x00..0x10].copy_from_slice(&self.type_guid.to_gpt_bytes());
-        e[0x10..0x20].copy_from_slice(&self.partition_guid.to_gpt_bytes());
+        e[0x00..0x10].copy_from_slice(&self.type_guid.to_mixed_endian());
+        e[0x10..0x20].copy_from_slice(&self.partition_guid.to_mixed_endian());
         e[0x20..0x28].copy_from_slice(&self.starting_lba.to_le_bytes());
         e[0x28..0x30].copy_from_slice(&self.ending_lba.to_le_bytes());
         e[0x30..0x38].copy_from_slice(&self.attributes.bits().to_le_bytes());
@@ -168,8 +168,8 @@ impl Entry {
             *unit = u16::from_le_bytes([e[0x38 + 2 * i], e[0x39 + 2 * i]]);
         }
         Entry {
-            type_guid: Guid::from_gpt_bytes(type_guid),
-            partition_guid: Guid::from_gpt_bytes(partition_guid),
+            type_guid: Guid::from_mixed_endian(type_guid),
+            partition_guid: Guid::from_mixed_endian(partition_guid),
             starting_lba: u64_at(e, 0x20),
             ending_lba: u64_at(e, 0x28),
             attributes: Attributes::from_bits(u64_at(e, 0x30)),

@@ -1,10 +1,13 @@
 //! GUIDs in their two byte orders.
 //!
 //! The textual form `c12a7328-f81f-11d2-ba4b-00a0c93ec93b` reads as a 128-bit big-endian
-//! number. GPT stores the same GUID "mixed-endian" (UEFI 2.10, appendix A): the first three
-//! groups (32, 16, 16 bits) little-endian, the last eight bytes as written. [`Guid`] keeps
-//! the textual order and converts only at the on-disk boundary, so a GUID copied from the
-//! specification never needs byte swapping by hand.
+//! number. UEFI stores the same GUID "mixed-endian" (UEFI 2.10, appendix A, `EFI_GUID`):
+//! the first three groups (32, 16, 16 bits) little-endian, the last eight bytes as
+//! written, in GPT headers and entries as in signature lists and authenticated
+//! variables. [`Guid`] keeps the textual order and converts only at the on-disk
+//! boundary, so a GUID copied from the specification never needs byte swapping by hand.
+//! It is the one GUID type of stela: `stela-efivars` re-exports it
+//! (docs/decisions/0007-image-model.md).
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,6 +30,19 @@ impl Guid {
         Guid(value.to_be_bytes())
     }
 
+    /// From the four fields of `EFI_GUID` (`Data1` u32, `Data2` u16, `Data3` u16,
+    /// `Data4` eight bytes), as the UEFI specification writes its GUIDs.
+    pub const fn from_fields(data1: u32, data2: u16, data3: u16, data4: [u8; 8]) -> Guid {
+        let a = data1.to_be_bytes();
+        let b = data2.to_be_bytes();
+        let c = data3.to_be_bytes();
+        let d = data4;
+        Guid([
+            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5],
+            d[6], d[7],
+        ])
+    }
+
     /// From bytes in textual order (the order `systemd-id128` prints them).
     pub const fn from_bytes(bytes: [u8; 16]) -> Guid {
         Guid(bytes)
@@ -37,13 +53,14 @@ impl Guid {
         &self.0
     }
 
-    /// From the 16 bytes of a GPT header or partition entry (mixed-endian).
-    pub fn from_gpt_bytes(disk: [u8; 16]) -> Guid {
+    /// From the 16 bytes as UEFI stores them (mixed-endian): a GPT header or partition
+    /// entry, an `EFI_SIGNATURE_LIST`, an authenticated variable.
+    pub const fn from_mixed_endian(disk: [u8; 16]) -> Guid {
         Guid(swap_mixed(disk))
     }
 
-    /// The 16 bytes as GPT stores them (mixed-endian).
-    pub fn to_gpt_bytes(&self) -> [u8; 16] {
+    /// The 16 bytes as UEFI stores them (mixed-endian).
+    pub const fn to_mixed_endian(&self) -> [u8; 16] {
         swap_mixed(self.0)
     }
 
@@ -82,7 +99,7 @@ impl Guid {
 }
 
 /// Swaps the first three groups between big- and little-endian; its own inverse.
-fn swap_mixed(b: [u8; 16]) -> [u8; 16] {
+const fn swap_mixed(b: [u8; 16]) -> [u8; 16] {
     [
         b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
         b[14], b[15],
@@ -190,8 +207,17 @@ mod tests {
             0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e,
             0xc9, 0x3b,
         ];
-        assert_eq!(esp.to_gpt_bytes(), disk);
-        assert_eq!(Guid::from_gpt_bytes(disk), esp);
+        assert_eq!(esp.to_mixed_endian(), disk);
+        assert_eq!(Guid::from_mixed_endian(disk), esp);
+        assert_eq!(
+            Guid::from_fields(
+                0xc12a_7328,
+                0xf81f,
+                0x11d2,
+                [0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b]
+            ),
+            esp
+        );
     }
 
     #[test]

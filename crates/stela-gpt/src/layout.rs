@@ -9,6 +9,7 @@ use crate::format::{
     Entry, Header, ENTRY_ARRAY_SECTORS, ENTRY_COUNT, ENTRY_SIZE, NAME_UNITS, SECTOR_SIZE,
 };
 use crate::guid::Guid;
+use crate::reader::GptDisk;
 
 /// Partitions start on 1 MiB boundaries, as fdisk, sgdisk and systemd-repart place them.
 pub const ALIGNMENT: u64 = 1 << 20;
@@ -169,6 +170,99 @@ impl DiskLayout {
             total_sectors,
             partitions: placed,
         })
+    }
+
+    /// The layout of a disk that was read, every partition where it lies (entry numbers
+    /// kept), so that entries can be changed ([`DiskLayout::with_entry`]) and the tables
+    /// written again ([`crate::write_tables`]) without moving a partition.
+    ///
+    /// The table must be laid out as [`DiskLayout::plan`] lays one out (128 entries
+    /// after LBA 1, the backup at the end); the entries are checked as `plan` checks
+    /// them.
+    pub fn from_disk(disk: &GptDisk) -> Result<DiskLayout, GptError> {
+        let total_sectors = disk.disk_size / SECTOR_SIZE;
+        let layout = DiskLayout {
+            disk_guid: disk.disk_guid,
+            total_sectors,
+            partitions: disk
+                .partitions
+                .iter()
+                .map(|p| PlacedPartition {
+                    index: p.index,
+                    spec: PartitionSpec {
+                        type_guid: p.type_guid,
+                        guid: p.guid,
+                        label: p.label.clone(),
+                        attributes: p.attributes,
+                        size: (p.last_lba + 1 - p.first_lba) * SECTOR_SIZE,
+                    },
+                    first_lba: p.first_lba,
+                    last_lba: p.last_lba,
+                })
+                .collect(),
+        };
+        for (field, value, expected) in [
+            ("FirstUsableLBA", disk.first_usable_lba, FIRST_USABLE_LBA),
+            (
+                "LastUsableLBA",
+                disk.last_usable_lba,
+                layout.last_usable_lba(),
+            ),
+        ] {
+            if value != expected {
+                return Err(GptError::ForeignLayout {
+                    field,
+                    value,
+                    expected,
+                });
+            }
+        }
+        layout.check_entries()?;
+        Ok(layout)
+    }
+
+    /// A copy with entry `index`'s type, GUID, label or attributes changed by `change`
+    /// (its place and size stay), checked as [`DiskLayout::plan`] checks entries.
+    pub fn with_entry(
+        &self,
+        index: u32,
+        change: impl FnOnce(&mut PartitionSpec),
+    ) -> Result<DiskLayout, GptError> {
+        let mut next = self.clone();
+        let p = next
+            .partitions
+            .iter_mut()
+            .find(|p| p.index == index)
+            .ok_or(GptError::NoSuchEntry { index })?;
+        let size = p.spec.size;
+        change(&mut p.spec);
+        p.spec.size = size;
+        next.check_entries()?;
+        Ok(next)
+    }
+
+    fn check_entries(&self) -> Result<(), GptError> {
+        let mut seen: HashMap<Guid, String> = HashMap::new();
+        seen.insert(self.disk_guid, "the disk".to_owned());
+        for p in &self.partitions {
+            if p.index == 0 || p.index > ENTRY_COUNT {
+                return Err(GptError::NoSuchEntry { index: p.index });
+            }
+            validate(p.index, &p.spec)?;
+            if let Some(other) = seen.get(&p.spec.guid) {
+                return Err(GptError::DuplicateGuid {
+                    index: p.index,
+                    label: p.spec.label.clone(),
+                    guid: p.spec.guid,
+                    other: other.clone(),
+                });
+            }
+            seen.insert(
+                p.spec.guid,
+                format!("partition {} ({:?})", p.index, p.spec.label),
+            );
+        }
+        Ok(())
     }
 
     /// The disk GUID.

@@ -203,7 +203,7 @@ fn systemd_dissect_pairs_verity_partitions_by_derived_uuids() {
     assert_eq!(root["partition_uuid"], uuids.data.to_string(), "{out}");
 
     // The GPT (mixed-endian) byte order of the same hash bytes is not what systemd wants.
-    let wrong = |g: Guid| Guid::from_gpt_bytes(*g.as_bytes());
+    let wrong = |g: Guid| Guid::from_mixed_endian(*g.as_bytes());
     let other = tempfile::tempdir().unwrap();
     let image = image_with(
         other.path(),

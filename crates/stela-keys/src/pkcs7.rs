@@ -383,26 +383,34 @@ impl SignedMessage {
         Ok(())
     }
 
+    /// The carried certificate the message's signer names (by issuer and serial), not
+    /// checked: who the message says made it. `None` when no carried certificate matches.
+    ///
+    /// Errors when the message has not exactly one signer or names it by key id.
+    pub fn claimed_signer(&self) -> Result<Option<Certificate>, KeyError> {
+        let infos = &self.signed.signer_infos.0;
+        let [info] = infos.as_slice() else {
+            return Err(KeyError::Pkcs7(format!(
+                "{} signers, expected exactly one",
+                infos.len()
+            )));
+        };
+        let sid = issuer_and_serial(info)?;
+        Ok(self.certificates()?.into_iter().find(|c| names(sid, c)))
+    }
+
     fn find_signer(
         &self,
         info: &SignerInfo,
         trusted: &Certificate,
     ) -> Result<Certificate, KeyError> {
-        let SignerIdentifier::IssuerAndSerialNumber(sid) = &info.sid else {
-            return Err(KeyError::Pkcs7(
-                "signer identified by key id; stela expects issuer and serial".into(),
-            ));
-        };
-        let matches = |c: &Certificate| {
-            let tbs = &c.parsed().tbs_certificate;
-            tbs.issuer == sid.issuer && tbs.serial_number == sid.serial_number
-        };
-        if matches(trusted) {
+        let sid = issuer_and_serial(info)?;
+        if names(sid, trusted) {
             return Ok(trusted.clone());
         }
         self.certificates()?
             .into_iter()
-            .find(|c| matches(c))
+            .find(|c| names(sid, c))
             .ok_or_else(|| {
                 KeyError::BadSignature(format!(
                     "the signer (serial {}) is neither the trusted certificate {} nor carried in the message",
@@ -411,6 +419,21 @@ impl SignedMessage {
                 ))
             })
     }
+}
+
+fn issuer_and_serial(info: &SignerInfo) -> Result<&IssuerAndSerialNumber, KeyError> {
+    match &info.sid {
+        SignerIdentifier::IssuerAndSerialNumber(sid) => Ok(sid),
+        SignerIdentifier::SubjectKeyIdentifier(_) => Err(KeyError::Pkcs7(
+            "signer identified by key id; stela expects issuer and serial".into(),
+        )),
+    }
+}
+
+/// Whether `cert` is the certificate `sid` identifies.
+fn names(sid: &IssuerAndSerialNumber, cert: &Certificate) -> bool {
+    let tbs = &cert.parsed().tbs_certificate;
+    tbs.issuer == sid.issuer && tbs.serial_number == sid.serial_number
 }
 
 #[cfg(test)]
@@ -458,7 +481,12 @@ mod tests {
             Some(content.to_vec())
         );
         msg.verify(None, s.certificate()).expect("verify");
-        assert!(msg.verify(Some(b"x"), s.certificate()).is_err());
+        let err = msg.verify(Some(b"x"), s.certificate()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("embedded, and detached data was also given"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+pub use stela_verity::RootHash;
 
 use crate::pkcs7::{self, CertificateInclusion, SignedMessage};
 use crate::{Certificate, KeyError, Signer};
@@ -16,38 +17,14 @@ use crate::{Certificate, KeyError, Signer};
 /// The size the specification pads a verity signature partition to a multiple of.
 pub const SIGNATURE_PARTITION_ALIGNMENT: usize = 4096;
 
-/// A root hash given as text, checked to be hex of a SHA-256 (64 digits), kept lowercase.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootHashText(String);
-
-impl std::str::FromStr for RootHashText {
-    type Err = KeyError;
-
-    fn from_str(s: &str) -> Result<Self, KeyError> {
-        let s = s.trim();
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(KeyError::Pkcs7(format!(
-                "root hash {s:?} is not 64 hex digits (a SHA-256 verity root hash)"
-            )));
-        }
-        Ok(Self(s.to_ascii_lowercase()))
-    }
-}
-
-impl std::fmt::Display for RootHashText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// The JSON document of a Discoverable Partitions Specification verity signature
 /// partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VeritySignatureDocument {
-    /// The root hash, lowercase hex.
-    #[serde(rename = "rootHash")]
-    pub root_hash: String,
+    /// The root hash; written as lowercase hex, read as 64 hex digits of either case.
+    #[serde(rename = "rootHash", with = "root_hash_hex")]
+    pub root_hash: RootHash,
     /// SHA-256 of the DER signing certificate, lowercase hex.
     #[serde(rename = "certificateFingerprint")]
     pub certificate_fingerprint: String,
@@ -61,17 +38,49 @@ pub struct VeritySignatureDocument {
 /// `systemd.verity_usr_options=root-hash-signature=base64:...` on the kernel command line.
 pub fn sign_root_hash(
     signer: &dyn Signer,
-    root_hash: &RootHashText,
+    root_hash: &RootHash,
     certs: CertificateInclusion,
 ) -> Result<Vec<u8>, KeyError> {
-    pkcs7::sign_detached(signer, root_hash.0.as_bytes(), certs)
+    pkcs7::sign_detached(signer, signed_text(root_hash).as_bytes(), certs)
+}
+
+/// What the kernel verifies the signature over: the lowercase hex of the root hash.
+fn signed_text(root_hash: &RootHash) -> String {
+    root_hash.to_string()
+}
+
+/// Parse a root hash given as text (a command-line argument, a file's line): 64 hex
+/// digits, either case, surrounding white space ignored.
+pub fn parse_root_hash(text: &str) -> Result<RootHash, KeyError> {
+    let t = text.trim();
+    t.parse().map_err(|_| {
+        KeyError::Pkcs7(format!(
+            "root hash {t:?} is not 64 hex digits (a SHA-256 verity root hash)"
+        ))
+    })
+}
+
+/// `rootHash` as JSON text; stela_verity stays free of serde.
+mod root_hash_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::RootHash;
+
+    pub fn serialize<S: Serializer>(hash: &RootHash, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(hash)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RootHash, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_root_hash(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl VeritySignatureDocument {
     /// Build the document for a signature made by [`sign_root_hash`].
-    pub fn new(root_hash: &RootHashText, cert: &Certificate, signature_der: &[u8]) -> Self {
+    pub fn new(root_hash: &RootHash, cert: &Certificate, signature_der: &[u8]) -> Self {
         Self {
-            root_hash: root_hash.0.clone(),
+            root_hash: *root_hash,
             certificate_fingerprint: hex::encode(cert.sha256_fingerprint()),
             signature: base64::engine::general_purpose::STANDARD.encode(signature_der),
         }
@@ -102,11 +111,11 @@ impl VeritySignatureDocument {
     /// Check the document against a trusted certificate: the fingerprint names it (or a
     /// certificate it issued) and the signature verifies over `rootHash`.
     pub fn verify(&self, trusted: &Certificate) -> Result<(), KeyError> {
-        let root: RootHashText = self.root_hash.parse()?;
         let der = base64::engine::general_purpose::STANDARD
             .decode(self.signature.trim())
             .map_err(|e| KeyError::Pkcs7(format!("signature field is not base64 ({e})")))?;
-        let verified = SignedMessage::from_der(&der)?.verify(Some(root.0.as_bytes()), trusted)?;
+        let verified = SignedMessage::from_der(&der)?
+            .verify(Some(signed_text(&self.root_hash).as_bytes()), trusted)?;
         let fingerprint = hex::encode(verified.signer.sha256_fingerprint());
         if !self
             .certificate_fingerprint
@@ -134,7 +143,7 @@ mod tests {
             ca: false,
         })
         .expect("key");
-        let root: RootHashText = "AB".repeat(32).parse().expect("hash");
+        let root = parse_root_hash(&"AB".repeat(32)).expect("hash");
         assert_eq!(root.to_string(), "ab".repeat(32));
         let sig = sign_root_hash(&s, &root, CertificateInclusion::Omit).expect("sign");
         let doc = VeritySignatureDocument::new(&root, s.certificate(), &sig);
@@ -144,7 +153,7 @@ mod tests {
         assert_eq!(back, doc);
         back.verify(s.certificate()).expect("verify");
         let mut forged = back.clone();
-        forged.root_hash = "cd".repeat(32);
+        forged.root_hash = RootHash::from_bytes([0xcd; 32]);
         assert!(forged
             .verify(s.certificate())
             .unwrap_err()
@@ -153,7 +162,24 @@ mod tests {
 
     #[test]
     fn root_hash_text_rejects_bad_input() {
-        assert!("abc".parse::<RootHashText>().is_err());
-        assert!("zz".repeat(32).parse::<RootHashText>().is_err());
+        for bad in ["abc".to_owned(), "zz".repeat(32)] {
+            let err = parse_root_hash(&bad).unwrap_err().to_string();
+            assert!(err.contains("is not 64 hex digits"), "{err}");
+        }
+        assert_eq!(
+            parse_root_hash(&format!(" {}\n", "Ab".repeat(32)))
+                .expect("trimmed")
+                .to_string(),
+            "ab".repeat(32)
+        );
+    }
+
+    #[test]
+    fn a_document_with_a_bad_root_hash_does_not_parse() {
+        let json = br#"{"rootHash":"12ab","certificateFingerprint":"00","signature":""}"#;
+        let err = VeritySignatureDocument::from_partition_bytes(json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not 64 hex digits"), "{err}");
     }
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use stela_keys::pkcs7::CertificateInclusion;
-use stela_keys::verity_sig::{sign_root_hash, RootHashText, VeritySignatureDocument};
+use stela_keys::verity_sig::{sign_root_hash, VeritySignatureDocument};
 use stela_recipe::Recipe;
 use stela_verity::{BlockSize, Header, NoProgress, RootHash, Salt, VerityParams};
 
@@ -47,12 +47,15 @@ pub fn build(
     let tree = out.join("usr.verity");
     let info = stela_verity::format(&usr.path, &tree, &params, &mut NoProgress)
         .context("hashing the usr image")?;
-    let root: RootHashText = info.root_hash.to_string().parse()?;
-    let der = sign_root_hash(&keys.db, &root, CertificateInclusion::Omit)
+    let der = sign_root_hash(&keys.db, &info.root_hash, CertificateInclusion::Omit)
         .context("signing the root hash with the db key")?;
     let signature = out.join("usr.verity.p7s");
     std::fs::write(&signature, &der)?;
-    let doc = VeritySignatureDocument::new(&root, stela_keys::Signer::certificate(&keys.db), &der);
+    let doc = VeritySignatureDocument::new(
+        &info.root_hash,
+        stela_keys::Signer::certificate(&keys.db),
+        &der,
+    );
     let sig_partition = out.join("usr.verity-sig.json");
     std::fs::write(&sig_partition, doc.to_partition_bytes()?)?;
     Ok(VerityOutput {

@@ -1,39 +1,38 @@
 //! `stela inspect`: what a disk image holds, and whether its signatures hold.
 //!
-//! Reads the GPT, every verity signature partition (`*-verity-sig`, the JSON document of
-//! the Discoverable Partitions Specification) and every ESP (FAT, read with `fatfs`
-//! through a window bounded to the partition), and checks the signatures against a
-//! certificate when one is given. The image is opened read-only and never changed.
+//! The image is read by [`stela_image::StelaDisk`] (the GPT, every verity signature
+//! partition with the pair its root hash names, every ESP), and checked against a
+//! certificate when one is given; this module only turns the model into the report and
+//! prints it. The image is opened read-only and never changed.
 //!
-//! Exit status: 0 when done (and, with `--cert`, every signature verified); 1 when
-//! `--cert` was given and a signature did not verify (or could not be checked, or an
-//! EFI binary is unsigned); 2 when the image cannot be read or is not a GPT disk.
+//! Exit status: 0 when done (and, with `--cert`, nothing is wrong); 1 when `--cert` was
+//! given and any fault was found: a signature that does not verify (or cannot be
+//! checked), an unsigned EFI binary, a malformed signature partition, a usr / usr-verity
+//! partition missing or not carrying the UUID its root hash gives, an unreadable ESP;
+//! 2 when the image cannot be read or is not a GPT disk.
 //!
 //! # JSON (`--json`)
 //!
 //! One object, [`Report`]; the field names below are stable. Byte counts are numbers,
 //! GUIDs lowercase `8-4-4-4-12` text, hashes lowercase hex.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use stela_gpt::{types, GptDisk, GptError, GptPartition, Guid, VerityPartitionUuids};
-use stela_keys::pkcs7::SignedMessage;
-use stela_keys::verity_sig::VeritySignatureDocument;
+use stela_gpt::{types, GptPartition};
+use stela_image::{
+    EfiBinary, EspContents, PairMember, SignatureContent, SignaturePartition, StelaDisk,
+    Verification,
+};
 use stela_keys::Certificate;
+use stela_pe::authenticode::ClaimedSigner;
 
 use crate::Outcome;
 
 /// Sector size stela-gpt reads and writes.
 const SECTOR_SIZE: u64 = 512;
-
-/// Largest verity signature partition content read: the DPS document is a few KiB,
-/// anything far larger is not one and must not be pulled into memory.
-const MAX_SIGNATURE_BYTES: u64 = 1 << 20;
 
 /// Arguments of `stela inspect`.
 #[derive(Debug, Args)]
@@ -69,8 +68,57 @@ pub struct Report {
     pub esps: Vec<EspJson>,
     /// The certificate given with `--cert`, or `null`.
     pub checked_against: Option<CertJson>,
-    /// With `--cert`: true if every signature verified. Without: `null`.
+    /// With `--cert`: true if no fault was found. Without: `null`.
     pub all_verified: Option<bool>,
+    /// The A/B slots, one per usr-verity-sig partition, in entry order.
+    pub slots: Vec<SlotJson>,
+    /// The slot the default boot entry boots (`A`, `B`), or `null`.
+    pub default_slot: Option<String>,
+    /// Every fault found, one line each: without `--cert` those the disk shows by
+    /// itself (malformed signature partitions, pairs not named by their root hash,
+    /// unreadable ESPs); with it, also every signature that did not verify.
+    pub faults: Vec<String>,
+}
+
+/// An A/B slot.
+#[derive(Debug, Serialize)]
+pub struct SlotJson {
+    /// `A`, `B`, ….
+    pub slot: String,
+    /// The label of its signature partition (`<name>_<version>` or `_empty`).
+    pub label: String,
+    /// `installed`, `empty` or `broken`.
+    pub state: &'static str,
+    /// The version it holds, or `null`.
+    pub version: Option<String>,
+    /// The root hash of the version it holds, or `null`.
+    pub root_hash: Option<String>,
+    /// Why it is broken, else `null`.
+    pub problem: Option<String>,
+    /// Entry number of its usr partition; `null` when not found (a signed slot's pair
+    /// must carry the UUIDs its root hash gives).
+    pub usr_partition: Option<u32>,
+    /// Entry number of its usr-verity partition, found the same way.
+    pub verity_partition: Option<u32>,
+    /// Entry number of its usr-verity-sig partition.
+    pub signature_partition: u32,
+}
+
+/// A UKI as systemd-boot sees it.
+#[derive(Debug, Serialize)]
+pub struct BootEntryJson {
+    /// Path on the ESP.
+    pub path: String,
+    /// The entry id (file name without boot counter and `.efi`).
+    pub id: String,
+    /// `<version>` of a `<name>_<version>` id, or `null`.
+    pub version: Option<String>,
+    /// Tries left, `null` when the name has no boot counter (blessed).
+    pub tries_left: Option<u32>,
+    /// Tries used, `null` without a boot counter.
+    pub tries_done: Option<u32>,
+    /// The `usrhash=` of its command line, or `null`.
+    pub usrhash: Option<String>,
 }
 
 /// A partition entry.
@@ -135,10 +183,6 @@ impl Check {
             Check::Unsigned => "unsigned".into(),
         }
     }
-
-    fn failed(&self) -> bool {
-        matches!(self, Check::Bad { .. })
-    }
 }
 
 /// A `*-verity-sig` partition.
@@ -196,6 +240,8 @@ pub struct EspJson {
     pub files: Vec<EspFileJson>,
     /// Every file whose name ends in `.efi` (any case).
     pub efi: Vec<EfiJson>,
+    /// The UKIs in `EFI/Linux/`, with systemd-boot's boot counting.
+    pub boot_entries: Vec<BootEntryJson>,
 }
 
 /// A file on an ESP.
@@ -266,58 +312,76 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Read everything `inspect` reports from the image at `path`.
-fn inspect(path: &Path, trusted: Option<(Option<&Path>, &Certificate)>) -> anyhow::Result<Report> {
-    let name = path.display().to_string();
-    let mut file = File::open(path).with_context(|| format!("opening {name}"))?;
-    let disk = match GptDisk::read(&mut file) {
-        Ok(disk) => disk,
-        Err(e @ (GptError::Io { .. } | GptError::File { .. })) => {
-            return Err(e).with_context(|| format!("reading {name}"))
-        }
-        Err(e) => return Err(e).with_context(|| format!("{name} is not a GPT disk image")),
+fn inspect(
+    path: &std::path::Path,
+    trusted: Option<(Option<&std::path::Path>, &Certificate)>,
+) -> anyhow::Result<Report> {
+    let disk = StelaDisk::open(path)?;
+    let checked = trusted.map(|(_, c)| disk.check(c));
+    let faults = match &checked {
+        Some(v) => v.faults.clone(),
+        None => disk.faults(),
     };
-    let cert = trusted.map(|(_, c)| c);
-    let partitions = disk.partitions.iter().map(partition_json).collect();
-    let mut verity_signatures = Vec::new();
-    let mut esps = Vec::new();
-    for p in &disk.partitions {
-        if let Some((data_type, verity_type)) = signed_types(p.type_guid) {
-            let bytes = read_partition(&mut file, p, MAX_SIGNATURE_BYTES)
-                .with_context(|| format!("reading partition {} of {name}", p.index))?;
-            verity_signatures.push(verity_sig(&disk, p, &bytes, data_type, verity_type, cert));
-        } else if p.type_guid == types::ESP {
-            let part = File::open(path).with_context(|| format!("opening {name}"))?;
-            esps.push(
-                esp(part, p, cert)
-                    .with_context(|| format!("reading the ESP, partition {} of {name}", p.index))?,
-            );
-        }
-    }
-    let all_verified = cert.map(|_| {
-        let sigs = verity_signatures
-            .iter()
-            .filter_map(|v| v.signature.as_ref());
-        let efis = esps
-            .iter()
-            .flat_map(|e| e.efi.iter().map(|f| &f.authenticode));
-        let esp_ok = esps.iter().all(|e| e.problem.is_none());
-        esp_ok && !sigs.chain(efis).any(Check::failed)
-    });
     Ok(Report {
-        image: name,
-        disk_size: disk.disk_size,
-        disk_guid: disk.disk_guid.to_string(),
+        image: path.display().to_string(),
+        disk_size: disk.gpt().disk_size,
+        disk_guid: disk.gpt().disk_guid.to_string(),
         sector_size: SECTOR_SIZE,
-        partitions,
-        verity_signatures,
-        esps,
+        partitions: disk.gpt().partitions.iter().map(partition_json).collect(),
+        verity_signatures: disk
+            .signatures()
+            .iter()
+            .map(|s| verity_sig(s, checked.as_ref()))
+            .collect(),
+        esps: disk
+            .esps()
+            .iter()
+            .map(|e| {
+                let n = e.partition.index;
+                match &e.contents {
+                    Ok(c) => esp(n, c, checked.as_ref()),
+                    Err(problem) => EspJson {
+                        partition: n,
+                        problem: Some(problem.clone()),
+                        volume_label: None,
+                        loader_conf: None,
+                        files: Vec::new(),
+                        efi: Vec::new(),
+                        boot_entries: Vec::new(),
+                    },
+                }
+            })
+            .collect(),
         checked_against: trusted.map(|(p, c)| CertJson {
             path: p.map(|p| p.display().to_string()).unwrap_or_default(),
             subject: c.subject(),
             fingerprint: hex::encode(c.sha256_fingerprint()),
         }),
-        all_verified,
+        all_verified: checked.as_ref().map(Verification::all_verified),
+        slots: disk.slots().iter().map(slot_json).collect(),
+        default_slot: disk.default_slot().map(|s| s.id.to_string()),
+        faults: faults.iter().map(ToString::to_string).collect(),
     })
+}
+
+fn slot_json(s: &stela_image::Slot) -> SlotJson {
+    use stela_image::SlotState;
+    let (state, problem) = match &s.state {
+        SlotState::Installed { .. } => ("installed", None),
+        SlotState::Empty => ("empty", None),
+        SlotState::Broken { problem } => ("broken", Some(problem.clone())),
+    };
+    SlotJson {
+        slot: s.id.to_string(),
+        label: s.label().to_owned(),
+        state,
+        version: s.version().map(str::to_owned),
+        root_hash: s.root_hash().map(ToString::to_string),
+        problem,
+        usr_partition: s.usr.as_ref().map(|p| p.index),
+        verity_partition: s.verity.as_ref().map(|p| p.index),
+        signature_partition: s.signature.index,
+    }
 }
 
 fn partition_json(p: &GptPartition) -> PartitionJson {
@@ -356,272 +420,119 @@ fn flag_names(bits: u64) -> Vec<String> {
         .collect()
 }
 
-/// For a verity signature type: the data and verity hash partition types it signs.
-fn signed_types(t: Guid) -> Option<(Guid, Guid)> {
-    [types::X86_64, types::ARM64].iter().find_map(|a| {
-        if t == a.usr_verity_sig {
-            Some((a.usr, a.usr_verity))
-        } else if t == a.root_verity_sig {
-            Some((a.root, a.root_verity))
-        } else {
-            None
-        }
-    })
+fn check_json(c: &stela_image::Check) -> Check {
+    match c {
+        stela_image::Check::Verified { signer } => Check::Verified {
+            signer: signer.clone(),
+        },
+        stela_image::Check::Bad { reason } => Check::Bad {
+            reason: reason.clone(),
+        },
+    }
 }
 
-fn read_partition(file: &mut File, p: &GptPartition, cap: u64) -> std::io::Result<Vec<u8>> {
-    let range = p.byte_range();
-    let len = (range.end - range.start).min(cap);
-    file.seek(SeekFrom::Start(range.start))?;
-    let mut bytes = Vec::new();
-    file.take(len).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-fn verity_sig(
-    disk: &GptDisk,
-    p: &GptPartition,
-    bytes: &[u8],
-    data_type: Guid,
-    verity_type: Guid,
-    cert: Option<&Certificate>,
-) -> VeritySigJson {
+fn verity_sig(s: &SignaturePartition, checked: Option<&Verification>) -> VeritySigJson {
+    let n = s.partition.index;
     let mut out = VeritySigJson {
-        partition: p.index,
-        label: p.label.clone(),
-        state: "empty",
+        partition: n,
+        label: s.partition.label.clone(),
+        state: s.content.state(),
         problem: None,
         root_hash: None,
         certificate_fingerprint: None,
-        signature: None,
+        signature: checked.and_then(|v| v.verity_check(n)).map(check_json),
         data_partition: None,
         verity_partition: None,
     };
-    if bytes.iter().all(|&b| b == 0) {
-        return out;
-    }
-    let doc = match VeritySignatureDocument::from_partition_bytes(bytes) {
-        Ok(doc) => doc,
-        Err(e) => {
-            out.state = "malformed";
-            out.problem = Some(e.to_string());
-            out.signature = cert.map(|_| Check::Bad {
-                reason: format!("malformed signature partition: {e}"),
-            });
-            return out;
+    match &s.content {
+        SignatureContent::Empty => {}
+        SignatureContent::Malformed { problem } => out.problem = Some(problem.clone()),
+        SignatureContent::Signed {
+            document,
+            data,
+            verity,
+        } => {
+            out.signature
+                .get_or_insert(Check::NotChecked { signer: None });
+            out.root_hash = Some(document.root_hash.to_string());
+            out.certificate_fingerprint = Some(document.certificate_fingerprint.clone());
+            out.data_partition = Some(uuid_match(data));
+            out.verity_partition = Some(uuid_match(verity));
         }
-    };
-    out.state = "signed";
-    out.signature = Some(match cert {
-        Some(c) => match doc.verify(c) {
-            Ok(()) => Check::Verified { signer: None },
-            Err(e) => Check::Bad {
-                reason: e.to_string(),
-            },
-        },
-        None => Check::NotChecked { signer: None },
-    });
-    if let Some(hash) = root_hash_bytes(&doc.root_hash) {
-        let uuids = VerityPartitionUuids::from_root_hash(&hash);
-        out.data_partition = Some(uuid_match(disk, p, data_type, uuids.data));
-        out.verity_partition = Some(uuid_match(disk, p, verity_type, uuids.verity));
-    } else {
-        out.problem = Some(format!("rootHash {:?} is not 64 hex digits", doc.root_hash));
     }
-    out.root_hash = Some(doc.root_hash);
-    out.certificate_fingerprint = Some(doc.certificate_fingerprint);
     out
 }
 
-fn root_hash_bytes(text: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(text.trim()).ok()?;
-    bytes.try_into().ok()
-}
-
-fn uuid_match(disk: &GptDisk, sig: &GptPartition, type_guid: Guid, expected: Guid) -> UuidMatch {
-    let of_type = || disk.partitions.iter().filter(|q| q.type_guid == type_guid);
-    let exact = of_type().find(|q| q.guid == expected);
-    let found = exact.or_else(|| of_type().find(|q| q.label == sig.label));
+fn uuid_match(m: &PairMember) -> UuidMatch {
     UuidMatch {
-        type_name: types::name_of(type_guid).unwrap_or("unknown"),
-        expected_uuid: expected.to_string(),
-        partition: found.map(|q| q.index),
-        uuid: found.map(|q| q.guid.to_string()),
-        matches: exact.is_some(),
+        type_name: types::name_of(m.type_guid).unwrap_or("unknown"),
+        expected_uuid: m.expected_uuid.to_string(),
+        partition: m.partition.as_ref().map(|p| p.index),
+        uuid: m.partition.as_ref().map(|p| p.guid.to_string()),
+        matches: m.matches,
     }
 }
 
-fn esp(file: File, p: &GptPartition, cert: Option<&Certificate>) -> anyhow::Result<EspJson> {
-    let mut out = EspJson {
-        partition: p.index,
+fn esp(partition: u32, c: &EspContents, checked: Option<&Verification>) -> EspJson {
+    EspJson {
+        partition,
         problem: None,
-        volume_label: None,
-        loader_conf: None,
-        files: Vec::new(),
-        efi: Vec::new(),
-    };
-    let range = p.byte_range();
-    let window = stela_esp::Window::new(file, range.start, range.end - range.start)
-        .context("seeking to the partition")?;
-    // The file is open read-only: should fatfs try to write (it only does to repair
-    // its FSInfo sector), the write fails and the image stays as it was.
-    let fs = match fatfs::FileSystem::new(window, fatfs::FsOptions::new()) {
-        Ok(fs) => fs,
-        Err(e) => {
-            out.problem = Some(format!("no FAT file system: {e}"));
-            return Ok(out);
-        }
-    };
-    out.volume_label = Some(fs.volume_label().trim_end().to_owned());
-    let mut stack = vec![(String::new(), fs.root_dir())];
-    while let Some((prefix, dir)) = stack.pop() {
-        let mut subdirs = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry.with_context(|| format!("listing /{prefix}"))?;
-            let name = entry.file_name();
-            if name == "." || name == ".." {
-                continue;
-            }
-            let path = format!("{prefix}{name}");
-            if entry.is_dir() {
-                subdirs.push((format!("{path}/"), entry.to_dir()));
-            } else {
-                out.files.push(EspFileJson {
-                    path,
-                    size: entry.len(),
-                });
-            }
-        }
-        // Depth first, in directory order: push in reverse so the first is popped first.
-        stack.extend(subdirs.into_iter().rev());
+        volume_label: Some(c.volume_label.clone()),
+        loader_conf: c.loader_conf.clone(),
+        files: c
+            .files
+            .iter()
+            .map(|f| EspFileJson {
+                path: f.path.clone(),
+                size: f.size,
+            })
+            .collect(),
+        efi: c.efi.iter().map(|b| efi(partition, b, checked)).collect(),
+        boot_entries: c
+            .boot_entries
+            .iter()
+            .map(|e| BootEntryJson {
+                path: e.path.clone(),
+                id: e.id.clone(),
+                version: e.version().map(str::to_owned),
+                tries_left: e.tries.map(|t| t.left),
+                tries_done: e.tries.map(|t| t.done),
+                usrhash: e.usrhash.map(|h| h.to_string()),
+            })
+            .collect(),
     }
-    let read = |path: &str| -> anyhow::Result<Vec<u8>> {
-        let mut f = fs
-            .root_dir()
-            .open_file(path)
-            .with_context(|| format!("opening {path}"))?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)
-            .with_context(|| format!("reading {path}"))?;
-        Ok(bytes)
-    };
-    if let Some(conf) = out
-        .files
-        .iter()
-        .find(|f| f.path.eq_ignore_ascii_case("loader/loader.conf"))
-    {
-        out.loader_conf = Some(String::from_utf8_lossy(&read(&conf.path)?).into_owned());
-    }
-    for f in &out.files {
-        if !f.path.to_ascii_lowercase().ends_with(".efi") {
-            continue;
-        }
-        let bytes = read(&f.path)?;
-        out.efi.push(efi(&f.path, &bytes, cert));
-    }
-    Ok(out)
 }
 
-fn efi(path: &str, bytes: &[u8], cert: Option<&Certificate>) -> EfiJson {
-    let authenticode = match cert {
-        Some(c) => match stela_pe::authenticode::verify(path, bytes, c) {
-            Ok(report) => match report.verdict() {
-                stela_pe::authenticode::Verdict::Verified { signer } => Check::Verified {
-                    signer: Some(signer),
-                },
-                stela_pe::authenticode::Verdict::Unsigned => Check::Bad {
-                    reason: "unsigned".into(),
-                },
-                stela_pe::authenticode::Verdict::Bad { reason } => Check::Bad { reason },
-                stela_pe::authenticode::Verdict::CannotCheck { reason } => Check::Bad {
-                    reason: format!("cannot check: {reason}"),
-                },
+fn efi(esp: u32, b: &EfiBinary, checked: Option<&Verification>) -> EfiJson {
+    let authenticode = match checked {
+        Some(v) => v
+            .efi_check(esp, &b.path)
+            .map(check_json)
+            .unwrap_or_else(|| Check::Bad {
+                reason: "not checked".into(),
+            }),
+        None => match &b.claimed_signer {
+            Ok(ClaimedSigner::Unsigned) => Check::Unsigned,
+            Ok(ClaimedSigner::Subject(s)) => Check::NotChecked {
+                signer: Some(s.clone()),
             },
-            Err(e) => Check::Bad {
-                reason: e.to_string(),
+            Ok(ClaimedSigner::Unreadable { .. }) => Check::NotChecked {
+                signer: Some("an unreadable signature".into()),
+            },
+            Err(e) => Check::NotChecked {
+                signer: Some(format!("? ({e})")),
             },
         },
-        None => unchecked_signer(path, bytes),
     };
-    let uki = stela_pe::uki::inspect(path, bytes)
-        .ok()
-        .filter(|info| info.sections.iter().any(|s| s.name == ".linux"))
-        .map(|info| UkiJson {
-            cmdline: info.cmdline,
-            os_release: info.os_release,
-            uname: info.uname,
-        });
     EfiJson {
-        path: path.to_owned(),
+        path: b.path.clone(),
         authenticode,
-        uki,
+        uki: b.uki.as_ref().map(|u| UkiJson {
+            cmdline: u.cmdline.clone(),
+            os_release: u.os_release.clone(),
+            uname: u.uname.clone(),
+        }),
     }
-}
-
-/// Without `--cert`: who the first signature says signed the file, unchecked.
-fn unchecked_signer(path: &str, bytes: &[u8]) -> Check {
-    let image = match stela_pe::PeImage::parse(path, bytes) {
-        Ok(image) => image,
-        Err(e) => {
-            return Check::NotChecked {
-                signer: Some(format!("? (not a PE image: {e})")),
-            }
-        }
-    };
-    let certs = match image.certificates() {
-        Ok(certs) => certs,
-        Err(e) => {
-            return Check::NotChecked {
-                signer: Some(format!("? ({e})")),
-            }
-        }
-    };
-    let Some(first) = certs.first() else {
-        return Check::Unsigned;
-    };
-    let signer = (first.certificate_type == stela_pe::format::WIN_CERT_TYPE_PKCS_SIGNED_DATA)
-        .then(|| der_prefix(first.data))
-        .flatten()
-        .and_then(|der| SignedMessage::from_der(der).ok())
-        .and_then(|msg| msg.certificates().ok())
-        .and_then(|certs| leaf_subject(&certs))
-        .unwrap_or_else(|| "an unreadable signature".into());
-    Check::NotChecked {
-        signer: Some(signer),
-    }
-}
-
-/// The subject of the certificate that issued none of the others (the signer's, in an
-/// Authenticode chain).
-fn leaf_subject(certs: &[Certificate]) -> Option<String> {
-    certs
-        .iter()
-        .find(|c| {
-            !certs
-                .iter()
-                .any(|other| *other != **c && other.is_issued_by(c))
-        })
-        .or(certs.first())
-        .map(Certificate::subject)
-}
-
-/// The first DER element of `data` (`bCertificate` may end in alignment padding).
-fn der_prefix(data: &[u8]) -> Option<&[u8]> {
-    let first = *data.get(1)?;
-    let (header, len) = if first < 0x80 {
-        (2, usize::from(first))
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let len = data
-            .get(2..2 + n)?
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (2 + n, len)
-    };
-    data.get(..header.checked_add(len)?)
 }
 
 fn human_size(bytes: u64) -> String {
@@ -757,6 +668,13 @@ fn print_human(r: &Report) {
             }
         }
     }
+    if !r.faults.is_empty() {
+        println!();
+        println!("faults:");
+        for f in &r.faults {
+            println!("  {f}");
+        }
+    }
     if let Some(ok) = r.all_verified {
         println!();
         println!(
@@ -773,21 +691,6 @@ fn print_human(r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn der_prefix_cuts_padding_and_rejects_overruns() {
-        assert_eq!(
-            der_prefix(&[0x30, 0x01, 0xaa, 0, 0]),
-            Some(&[0x30, 0x01, 0xaa][..])
-        );
-        let mut long = vec![0x30, 0x82, 0x01, 0x00];
-        long.extend(vec![7u8; 0x100]);
-        long.extend([0u8; 8]);
-        assert_eq!(der_prefix(&long).map(<[u8]>::len), Some(0x104));
-        assert_eq!(der_prefix(&[0x30, 0x05, 1, 2]), None);
-        assert_eq!(der_prefix(&[0x30, 0x80]), None);
-        assert_eq!(der_prefix(&[0x30]), None);
-    }
 
     #[test]
     fn attribute_bits_are_named() {

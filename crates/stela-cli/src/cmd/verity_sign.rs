@@ -7,7 +7,7 @@ use anyhow::Context;
 use base64::Engine;
 use clap::{Args, ValueEnum};
 use stela_keys::pkcs7::CertificateInclusion;
-use stela_keys::verity_sig::{sign_root_hash, RootHashText, VeritySignatureDocument};
+use stela_keys::verity_sig::{parse_root_hash, sign_root_hash, VeritySignatureDocument};
 use stela_keys::{FileSigner, Signer};
 
 use crate::output::write_atomic;
@@ -49,7 +49,7 @@ pub struct SignArgs {
 
 /// Run `stela verity sign`.
 pub fn run(args: SignArgs) -> anyhow::Result<Outcome> {
-    let root: RootHashText = args.root_hash.parse().context("reading ROOTHASH")?;
+    let root = parse_root_hash(&args.root_hash).context("reading ROOTHASH")?;
     let signer = FileSigner::load(&args.key, &args.cert).context("loading the signing key")?;
     let certs = if args.include_cert {
         CertificateInclusion::Include

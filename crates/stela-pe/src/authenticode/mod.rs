@@ -8,9 +8,11 @@
 mod asn1;
 mod hash;
 mod sign;
+mod signer;
 mod verify;
 
 pub use asn1::{DigestInfo, SpcAttributeTypeAndOptionalValue, SpcIndirectDataContent};
 pub use hash::image_digest;
 pub use sign::{sign, SignedImage};
+pub use signer::{claimed_signer, ClaimedSigner};
 pub use verify::{verify, SignatureReport, SignatureStatus, Verdict, VerifyReport};

@@ -209,7 +209,7 @@ fn check_status(
 }
 
 /// The first DER element of `data`: `bCertificate` may end in alignment padding.
-fn der_prefix(data: &[u8]) -> der::Result<&[u8]> {
+pub(super) fn der_prefix(data: &[u8]) -> der::Result<&[u8]> {
     let mut reader = der::SliceReader::new(data)?;
     let header = der::Header::decode(&mut reader)?;
     // Reading the value checks that it lies inside the data.
