@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::pkcs7::{self, CertificateInclusion, SignedMessage};
-use crate::{Certificate, KeyError, Signer};
+use crate::{Certificate, KeyError, Pkcs7Problem, SignatureFailure, Signer};
 
 /// The size the specification pads a verity signature partition to a multiple of.
 pub const SIGNATURE_PARTITION_ALIGNMENT: usize = 4096;
@@ -26,9 +26,7 @@ impl std::str::FromStr for RootHashText {
     fn from_str(s: &str) -> Result<Self, KeyError> {
         let s = s.trim();
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(KeyError::Pkcs7(format!(
-                "root hash {s:?} is not 64 hex digits (a SHA-256 verity root hash)"
-            )));
+            return Err(KeyError::BadRootHash { text: s.to_owned() });
         }
         Ok(Self(s.to_ascii_lowercase()))
     }
@@ -79,9 +77,9 @@ impl VeritySignatureDocument {
 
     /// The partition content: compact JSON, NUL-padded to a multiple of 4096 bytes.
     pub fn to_partition_bytes(&self) -> Result<Vec<u8>, KeyError> {
-        let mut bytes = serde_json::to_vec(self).map_err(|e| KeyError::Der {
+        let mut bytes = serde_json::to_vec(self).map_err(|source| KeyError::Json {
             what: "encoding the verity signature JSON",
-            detail: e.to_string(),
+            source,
         })?;
         bytes.push(b'\n');
         let padded =
@@ -93,9 +91,9 @@ impl VeritySignatureDocument {
     /// Parse partition content (JSON followed by NUL padding).
     pub fn from_partition_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        serde_json::from_slice(&bytes[..end]).map_err(|e| KeyError::Der {
+        serde_json::from_slice(&bytes[..end]).map_err(|source| KeyError::Json {
             what: "parsing the verity signature JSON",
-            detail: e.to_string(),
+            source,
         })
     }
 
@@ -105,17 +103,22 @@ impl VeritySignatureDocument {
         let root: RootHashText = self.root_hash.parse()?;
         let der = base64::engine::general_purpose::STANDARD
             .decode(self.signature.trim())
-            .map_err(|e| KeyError::Pkcs7(format!("signature field is not base64 ({e})")))?;
+            .map_err(|error| {
+                KeyError::Pkcs7(Pkcs7Problem::Base64 {
+                    field: "signature",
+                    error,
+                })
+            })?;
         let verified = SignedMessage::from_der(&der)?.verify(Some(root.0.as_bytes()), trusted)?;
         let fingerprint = hex::encode(verified.signer.sha256_fingerprint());
         if !self
             .certificate_fingerprint
             .eq_ignore_ascii_case(&fingerprint)
         {
-            return Err(KeyError::BadSignature(format!(
-                "certificateFingerprint {} does not name the signing certificate {fingerprint}",
-                self.certificate_fingerprint
-            )));
+            return Err(KeyError::BadSignature(SignatureFailure::Fingerprint {
+                document: self.certificate_fingerprint.clone(),
+                signer: fingerprint,
+            }));
         }
         Ok(())
     }
@@ -145,15 +148,21 @@ mod tests {
         back.verify(s.certificate()).expect("verify");
         let mut forged = back.clone();
         forged.root_hash = "cd".repeat(32);
-        assert!(forged
-            .verify(s.certificate())
-            .unwrap_err()
-            .is_bad_signature());
+        let e = forged.verify(s.certificate()).unwrap_err();
+        assert!(
+            matches!(e, KeyError::BadSignature(SignatureFailure::Rsa { .. })),
+            "{e}"
+        );
     }
 
     #[test]
     fn root_hash_text_rejects_bad_input() {
-        assert!("abc".parse::<RootHashText>().is_err());
-        assert!("zz".repeat(32).parse::<RootHashText>().is_err());
+        for bad in ["abc".to_owned(), "zz".repeat(32)] {
+            let e = bad.parse::<RootHashText>().unwrap_err();
+            assert!(
+                matches!(&e, KeyError::BadRootHash { text } if *text == bad),
+                "{e}"
+            );
+        }
     }
 }
