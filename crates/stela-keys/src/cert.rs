@@ -116,12 +116,20 @@ impl Certificate {
 
     /// The start of the validity period (`notBefore`).
     pub fn not_before(&self) -> std::time::SystemTime {
-        self.parsed.tbs_certificate.validity.not_before.to_system_time()
+        self.parsed
+            .tbs_certificate
+            .validity
+            .not_before
+            .to_system_time()
     }
 
     /// The end of the validity period (`notAfter`).
     pub fn not_after(&self) -> std::time::SystemTime {
-        self.parsed.tbs_certificate.validity.not_after.to_system_time()
+        self.parsed
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time()
     }
 
     /// True if `self` was signed by `issuer`'s key (or is `issuer`).

@@ -38,7 +38,9 @@ pub enum KeyError {
         source: CertificateParseError,
     },
     /// A key of an algorithm the boot chain cannot use.
-    #[error("{what} is a {algorithm:?} key; UEFI Secure Boot and stela need RSA (2048 to 4096 bits)")]
+    #[error(
+        "{what} is a {algorithm:?} key; UEFI Secure Boot and stela need RSA (2048 to 4096 bits)"
+    )]
     NotRsa {
         /// The file or key description.
         what: String,
@@ -191,7 +193,9 @@ pub enum SignatureFailure {
         signer: String,
     },
     /// The signer is neither the trusted certificate nor issued by it.
-    #[error("the signer {signer} is not the trusted certificate {trusted} and was not issued by it")]
+    #[error(
+        "the signer {signer} is not the trusted certificate {trusted} and was not issued by it"
+    )]
     Untrusted {
         /// The signer's subject.
         signer: String,
