@@ -9,7 +9,8 @@ use stela_keys::KeyError;
 /// What is wrong with a key directory, or what failed while making or reading it.
 ///
 /// Every variant carries the file (or directory) it is about; an underlying error is the
-/// `source`, not repeated in the message.
+/// `source`, not repeated in the message (boxed: the signature errors are large, and a
+/// `Result` should stay small on the happy path).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyDirError {
@@ -60,7 +61,7 @@ pub enum KeyDirError {
     Timestamp {
         /// Why.
         #[source]
-        source: EfiVarsError,
+        source: Box<EfiVarsError>,
     },
     /// Generating a key or issuing its certificate failed.
     #[error("generating the {role} key and certificate")]
@@ -69,7 +70,7 @@ pub enum KeyDirError {
         role: &'static str,
         /// What stela-keys said.
         #[source]
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// Building a signature list or signing an update failed.
     #[error("making {file}")]
@@ -78,7 +79,7 @@ pub enum KeyDirError {
         file: String,
         /// What stela-efivars said.
         #[source]
-        source: EfiVarsError,
+        source: Box<EfiVarsError>,
     },
     /// Encoding a key or certificate as PEM failed.
     #[error("encoding {file}")]
@@ -87,7 +88,7 @@ pub enum KeyDirError {
         file: String,
         /// What stela-keys said.
         #[source]
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// A key or certificate file cannot be used (unreadable, not PEM or DER, not RSA).
     #[error("the {role} key or certificate")]
@@ -98,7 +99,7 @@ pub enum KeyDirError {
         path: PathBuf,
         /// What stela-keys said (it names the file).
         #[source]
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// A private key does not belong to the certificate beside it.
     #[error("{} does not belong to the certificate {}", key.display(), cert.display())]
@@ -139,7 +140,7 @@ pub enum KeyDirError {
         path: PathBuf,
         /// What the parser said (structure, offset and field).
         #[source]
-        source: EfiVarsError,
+        source: Box<EfiVarsError>,
     },
     /// A `.esl` file does not hold exactly the one certificate of its key.
     #[error("{} does not hold exactly the certificate {}", path.display(), cert.display())]
@@ -166,7 +167,7 @@ pub enum KeyDirError {
         signer: PathBuf,
         /// What the verifier said.
         #[source]
-        source: EfiVarsError,
+        source: Box<EfiVarsError>,
     },
     /// A `loader/keys/<name>/` copy is not the `.auth` file of the directory.
     #[error("{} differs from {}", path.display(), original.display())]

@@ -41,7 +41,9 @@ pub fn timestamp_from_env() -> Result<EfiTime, KeyDirError> {
             .try_into()
             .map_err(|_| KeyDirError::Clock)?,
     };
-    EfiTime::from_unix(secs).map_err(|source| KeyDirError::Timestamp { source })
+    EfiTime::from_unix(secs).map_err(|source| KeyDirError::Timestamp {
+        source: Box::new(source),
+    })
 }
 
 /// The keys of a set with what their files are made from: one signature owner GUID for
@@ -108,7 +110,7 @@ impl KeySet {
         let make = |role: SecureBootVariable| {
             let wrap = |source| KeyDirError::Generate {
                 role: role.name(),
-                source,
+                source: Box::new(source),
             };
             let key = PrivateKey::generate_rsa(2048).map_err(wrap)?;
             let profile = CertificateProfile {
@@ -177,7 +179,7 @@ impl KeySet {
             let list = SignatureList::x509(self.owner, cert.to_der()).map_err(|source| {
                 KeyDirError::Sign {
                     file: KeyFile::Esl.name(role),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             let esl = encode_lists(&[list]);
@@ -191,13 +193,13 @@ impl KeySet {
             )
             .map_err(|source| KeyDirError::Sign {
                 file: KeyFile::Auth.name(role),
-                source,
+                source: Box::new(source),
             })?
             .to_bytes();
             let encode = |kind: KeyFile| {
                 move |source| KeyDirError::Encode {
                     file: kind.name(role),
-                    source,
+                    source: Box::new(source),
                 }
             };
             for kind in KeyFile::ALL {

@@ -39,8 +39,10 @@ impl KeyDir {
         for role in ROLES {
             let path = self.file(role, KeyFile::Auth);
             let bytes = read(&path)?;
-            AuthenticatedVariable::parse(&bytes)
-                .map_err(|source| KeyDirError::Format { path, source })?;
+            AuthenticatedVariable::parse(&bytes).map_err(|source| KeyDirError::Format {
+                path,
+                source: Box::new(source),
+            })?;
             enrolment.push((role.name(), bytes));
         }
         Ok(BuildKeys {
@@ -80,7 +82,7 @@ impl KeyDir {
             source => KeyDirError::Key {
                 role: role.name(),
                 path: cert_path.clone(),
-                source,
+                source: Box::new(source),
             },
         })
     }
@@ -93,6 +95,10 @@ fn key_error(role: &'static str, path: &std::path::Path) -> impl FnOnce(KeyError
         KeyError::Read { source: io, .. } if io.kind() == std::io::ErrorKind::NotFound => {
             KeyDirError::Missing { path }
         }
-        source => KeyDirError::Key { role, path, source },
+        source => KeyDirError::Key {
+            role,
+            path,
+            source: Box::new(source),
+        },
     }
 }

@@ -58,7 +58,7 @@ impl KeyDir {
             let auth =
                 AuthenticatedVariable::parse(&bytes).map_err(|source| KeyDirError::Format {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             if auth.data() != read(&esl_path)? {
                 return Err(KeyDirError::AuthContent {
@@ -75,7 +75,7 @@ impl KeyDir {
                 .map_err(|source| KeyDirError::Signature {
                     path: path.clone(),
                     signer,
-                    source,
+                    source: Box::new(source),
                 })?;
             auths.push((role, path, bytes));
         }
@@ -115,7 +115,7 @@ impl KeyDir {
             let cert = Certificate::from_file(&crt).map_err(|source| KeyDirError::Key {
                 role: role.name(),
                 path: crt.clone(),
-                source,
+                source: Box::new(source),
             })?;
             (cert, false)
         };
@@ -138,7 +138,7 @@ impl KeyDir {
         let esl = self.file(role, KeyFile::Esl);
         let lists = parse_lists(&read(&esl)?).map_err(|source| KeyDirError::Format {
             path: esl.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let holds_it = match lists.as_slice() {
             [list] => {

@@ -312,8 +312,9 @@ fn load_for_build_names_what_is_missing_or_malformed() {
     std::fs::write(k.join("db.crt"), b"not a certificate").expect("write");
     let e = BuildKeys::load(&k).unwrap_err();
     assert!(
-        matches!(&e, KeyDirError::Key { role: "db", path, source: stela_keys::KeyError::BadCertificate { .. } }
-            if *path == k.join("db.crt")),
+        matches!(&e, KeyDirError::Key { role: "db", path, source }
+            if *path == k.join("db.crt")
+                && matches!(**source, stela_keys::KeyError::BadCertificate { .. })),
         "{e}"
     );
 }

@@ -97,11 +97,13 @@ pub enum KeyError {
         text: String,
     },
     /// A PKCS#7 message is malformed or of a shape stela does not accept.
+    // The two details are boxed: they carry OIDs and DER errors, and a KeyError sits in
+    // the Result of every signing call (and inside stela-efivars' errors).
     #[error("PKCS#7 signature: {0}")]
-    Pkcs7(Pkcs7Problem),
+    Pkcs7(Box<Pkcs7Problem>),
     /// A signature was checked and does not verify.
     #[error("signature does not verify: {0}")]
-    BadSignature(SignatureFailure),
+    BadSignature(Box<SignatureFailure>),
 }
 
 /// Why a certificate did not parse: OpenSSL refused it, or the DER parser did.
@@ -247,9 +249,33 @@ impl KeyError {
         move |source| KeyError::Der { what, source }
     }
 
+    pub(crate) fn pkcs7(problem: Pkcs7Problem) -> Self {
+        KeyError::Pkcs7(Box::new(problem))
+    }
+
+    pub(crate) fn bad_signature(failure: SignatureFailure) -> Self {
+        KeyError::BadSignature(Box::new(failure))
+    }
+
     /// True if this error means "checked, and the signature is not good" rather than
     /// "could not check".
     pub fn is_bad_signature(&self) -> bool {
         matches!(self, KeyError::BadSignature(_))
+    }
+
+    /// The problem of a message stela cannot check ([`KeyError::Pkcs7`]).
+    pub fn pkcs7_problem(&self) -> Option<&Pkcs7Problem> {
+        match self {
+            KeyError::Pkcs7(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// How a checked signature failed ([`KeyError::BadSignature`]).
+    pub fn signature_failure(&self) -> Option<&SignatureFailure> {
+        match self {
+            KeyError::BadSignature(f) => Some(f),
+            _ => None,
+        }
     }
 }

@@ -203,11 +203,11 @@ impl SignedMessage {
     /// Parse a DER `ContentInfo` holding `SignedData` (or a bare `SignedData`, as some
     /// UEFI tools store it).
     pub fn from_der(bytes: &[u8]) -> Result<Self, KeyError> {
-        let bad = |der| KeyError::Pkcs7(Pkcs7Problem::NotSignedData { der });
+        let bad = |der| KeyError::pkcs7(Pkcs7Problem::NotSignedData { der });
         let signed = match ContentInfo::from_der(bytes) {
             Ok(ci) => {
                 if ci.content_type != oid::PKCS7_SIGNED_DATA {
-                    return Err(KeyError::Pkcs7(Pkcs7Problem::ContentType {
+                    return Err(KeyError::pkcs7(Pkcs7Problem::ContentType {
                         content_type: ci.content_type,
                     }));
                 }
@@ -276,27 +276,27 @@ impl SignedMessage {
     ) -> Result<Verified, KeyError> {
         let infos = &self.signed.signer_infos.0;
         let [info] = infos.as_slice() else {
-            return Err(KeyError::Pkcs7(Pkcs7Problem::SignerCount {
+            return Err(KeyError::pkcs7(Pkcs7Problem::SignerCount {
                 count: infos.len(),
             }));
         };
         if info.digest_alg.oid != oid::SHA256 {
-            return Err(KeyError::Pkcs7(Pkcs7Problem::DigestAlgorithm {
+            return Err(KeyError::pkcs7(Pkcs7Problem::DigestAlgorithm {
                 oid: info.digest_alg.oid,
             }));
         }
         let sig_oid = info.signature_algorithm.oid;
         if sig_oid != oid::RSA_ENCRYPTION && sig_oid != SHA256_WITH_RSA {
-            return Err(KeyError::Pkcs7(Pkcs7Problem::SignatureAlgorithm {
+            return Err(KeyError::pkcs7(Pkcs7Problem::SignatureAlgorithm {
                 oid: sig_oid,
             }));
         }
         let embedded = self.signed.encap_content_info.econtent.as_ref();
         let content: &[u8] = match (detached, embedded) {
-            (Some(_), Some(_)) => return Err(KeyError::Pkcs7(Pkcs7Problem::ContentTwice)),
+            (Some(_), Some(_)) => return Err(KeyError::pkcs7(Pkcs7Problem::ContentTwice)),
             (Some(data), None) => data,
             (None, Some(any)) => any.value(),
-            (None, None) => return Err(KeyError::Pkcs7(Pkcs7Problem::NoContent)),
+            (None, None) => return Err(KeyError::pkcs7(Pkcs7Problem::NoContent)),
         };
         let signed_bytes = match &info.signed_attrs {
             None => content.to_vec(),
@@ -319,12 +319,12 @@ impl SignedMessage {
             .map_err(KeyError::crypto("hashing signed data"))?;
         let good = verifier.verify(info.signature.as_bytes()).unwrap_or(false);
         if !good {
-            return Err(KeyError::BadSignature(SignatureFailure::Rsa {
+            return Err(KeyError::bad_signature(SignatureFailure::Rsa {
                 signer: signer.subject(),
             }));
         }
         if !signer.is_issued_by(trusted) {
-            return Err(KeyError::BadSignature(SignatureFailure::Untrusted {
+            return Err(KeyError::bad_signature(SignatureFailure::Untrusted {
                 signer: signer.subject(),
                 trusted: trusted.subject(),
             }));
@@ -344,9 +344,9 @@ impl SignedMessage {
                 .and_then(|a| a.values.get(0))
         };
         let digest = find(oid::PKCS9_MESSAGE_DIGEST)
-            .ok_or(KeyError::Pkcs7(Pkcs7Problem::NoMessageDigest))?;
+            .ok_or(KeyError::pkcs7(Pkcs7Problem::NoMessageDigest))?;
         let digest = digest.decode_as::<OctetString>().map_err(|der| {
-            KeyError::Pkcs7(Pkcs7Problem::Attribute {
+            KeyError::pkcs7(Pkcs7Problem::Attribute {
                 attribute: "messageDigest",
                 expected: "an OCTET STRING",
                 der,
@@ -354,21 +354,21 @@ impl SignedMessage {
         })?;
         let computed = crate::sha256(content);
         if digest.as_bytes() != computed {
-            return Err(KeyError::BadSignature(SignatureFailure::MessageDigest {
+            return Err(KeyError::bad_signature(SignatureFailure::MessageDigest {
                 signed: hex::encode(digest.as_bytes()),
                 computed: hex::encode(computed),
             }));
         }
         if let Some(ct) = find(oid::PKCS9_CONTENT_TYPE) {
             let ct = ct.decode_as::<ObjectIdentifier>().map_err(|der| {
-                KeyError::Pkcs7(Pkcs7Problem::Attribute {
+                KeyError::pkcs7(Pkcs7Problem::Attribute {
                     attribute: "contentType",
                     expected: "an OID",
                     der,
                 })
             })?;
             if ct != self.content_type() {
-                return Err(KeyError::BadSignature(SignatureFailure::ContentType {
+                return Err(KeyError::bad_signature(SignatureFailure::ContentType {
                     signed: ct,
                     content: self.content_type(),
                 }));
@@ -383,7 +383,7 @@ impl SignedMessage {
         trusted: &Certificate,
     ) -> Result<Certificate, KeyError> {
         let SignerIdentifier::IssuerAndSerialNumber(sid) = &info.sid else {
-            return Err(KeyError::Pkcs7(Pkcs7Problem::SignerKeyId));
+            return Err(KeyError::pkcs7(Pkcs7Problem::SignerKeyId));
         };
         let matches = |c: &Certificate| {
             let tbs = &c.parsed().tbs_certificate;
@@ -396,7 +396,7 @@ impl SignedMessage {
             .into_iter()
             .find(|c| matches(c))
             .ok_or_else(|| {
-                KeyError::BadSignature(SignatureFailure::SignerNotFound {
+                KeyError::bad_signature(SignatureFailure::SignerNotFound {
                     serial: hex::encode(sid.serial_number.as_bytes()),
                     trusted: trusted.subject(),
                 })
@@ -451,14 +451,14 @@ mod tests {
         msg.verify(None, s.certificate()).expect("verify");
         let e = msg.verify(Some(b"x"), s.certificate()).unwrap_err();
         assert!(
-            matches!(e, KeyError::Pkcs7(Pkcs7Problem::ContentTwice)),
+            matches!(e.pkcs7_problem(), Some(Pkcs7Problem::ContentTwice)),
             "{e}"
         );
         let e = msg.verify(None, signer("other").certificate()).unwrap_err();
         assert!(
             matches!(
-                e,
-                KeyError::BadSignature(SignatureFailure::Untrusted { .. })
+                e.signature_failure(),
+                Some(SignatureFailure::Untrusted { .. })
             ),
             "{e}"
         );
@@ -468,7 +468,7 @@ mod tests {
     fn garbage_is_reported_as_not_pkcs7() {
         let e = SignedMessage::from_der(b"\x30\x03\x02\x01").unwrap_err();
         assert!(
-            matches!(e, KeyError::Pkcs7(Pkcs7Problem::NotSignedData { .. })),
+            matches!(e.pkcs7_problem(), Some(Pkcs7Problem::NotSignedData { .. })),
             "{e}"
         );
     }

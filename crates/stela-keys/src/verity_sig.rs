@@ -104,7 +104,7 @@ impl VeritySignatureDocument {
         let der = base64::engine::general_purpose::STANDARD
             .decode(self.signature.trim())
             .map_err(|error| {
-                KeyError::Pkcs7(Pkcs7Problem::Base64 {
+                KeyError::pkcs7(Pkcs7Problem::Base64 {
                     field: "signature",
                     error,
                 })
@@ -115,7 +115,7 @@ impl VeritySignatureDocument {
             .certificate_fingerprint
             .eq_ignore_ascii_case(&fingerprint)
         {
-            return Err(KeyError::BadSignature(SignatureFailure::Fingerprint {
+            return Err(KeyError::bad_signature(SignatureFailure::Fingerprint {
                 document: self.certificate_fingerprint.clone(),
                 signer: fingerprint,
             }));
@@ -150,7 +150,7 @@ mod tests {
         forged.root_hash = "cd".repeat(32);
         let e = forged.verify(s.certificate()).unwrap_err();
         assert!(
-            matches!(e, KeyError::BadSignature(SignatureFailure::Rsa { .. })),
+            matches!(e.signature_failure(), Some(SignatureFailure::Rsa { .. })),
             "{e}"
         );
     }
