@@ -173,7 +173,11 @@ mod tests {
             "a5c059a194e44aa787b5ab155c2bf072",
             "g5c059a1-94e4-4aa7-87b5-ab155c2bf072",
         ] {
-            assert!(bad.parse::<Guid>().is_err(), "{bad}");
+            let e = bad.parse::<Guid>().unwrap_err();
+            assert!(
+                matches!(&e, EfiVarsError::BadGuid { text } if text == bad),
+                "{bad}: {e}"
+            );
         }
     }
 }
