@@ -1,25 +1,26 @@
 //! The kernel command line compiled into the UKI.
 
 use base64::Engine as _;
+use stela_recipe::{BuildValue, BUILD_ARGS};
 
 /// The arguments the build itself puts on the command line, before the recipe's
-/// `kernel.cmdline_extra`.
-///
-/// - `usrhash=`: systemd's initrd finds the usr / usr-verity pair by the UUIDs derived
-///   from it and sets up `/dev/mapper/usr`;
-/// - `systemd.verity_usr_options=root-hash-signature=base64:`: systemd 257 does not read
-///   the signature partition at boot, so the kernel sees the signature only this way;
-/// - `dm_verity.require_signatures=1`: unsigned verity tables are refused;
-/// - `rw`: the root partition (found by gpt-auto) is mounted read-write;
-/// - `systemd.firstboot=off`: no questions at the console;
-/// - `systemd.machine_id=firmware`: the machine ID is the SMBIOS product UUID;
-/// - `systemd.import_credentials=no`: no credentials from SMBIOS, fw_cfg or the ESP, which
-///   could otherwise add units or configuration from outside the signed image.
+/// `kernel.cmdline_extra`: [`stela_recipe::BUILD_ARGS`], in its order, with the root
+/// hash and its DER PKCS#7 signature filled in. The table says why each is there; the
+/// recipe crate refuses the same keys in `cmdline_extra`.
 pub fn build_args(root_hash: &str, signature_der: &[u8]) -> String {
     let sig = base64::engine::general_purpose::STANDARD.encode(signature_der);
-    format!(
-        "usrhash={root_hash} mount.usrfstype=erofs systemd.verity_usr_options=root-hash-signature=base64:{sig} dm_verity.require_signatures=1 rw systemd.firstboot=off systemd.machine_id=firmware systemd.import_credentials=no"
-    )
+    let args: Vec<String> = BUILD_ARGS
+        .iter()
+        .map(|arg| match arg.value {
+            BuildValue::Flag => arg.key.to_owned(),
+            BuildValue::Fixed(v) => format!("{}={v}", arg.key),
+            BuildValue::RootHash => format!("{}={root_hash}", arg.key),
+            BuildValue::RootHashSignature => {
+                format!("{}=root-hash-signature=base64:{sig}", arg.key)
+            }
+        })
+        .collect();
+    args.join(" ")
 }
 
 #[cfg(test)]
@@ -38,5 +39,31 @@ mod tests {
         );
         assert!(args.starts_with(&format!("usrhash={} ", "ab".repeat(32))));
         assert!(args.contains("dm_verity.require_signatures=1"));
+    }
+
+    #[test]
+    fn the_arguments_are_exactly_the_table_keys_in_order() {
+        let args = build_args(&"cd".repeat(32), b"sig");
+        let keys: Vec<&str> = args
+            .split(' ')
+            .map(|a| a.split('=').next().unwrap_or_default())
+            .collect();
+        let table: Vec<&str> = BUILD_ARGS.iter().map(|a| a.key).collect();
+        assert_eq!(keys, table);
+        // The line the build wrote before the table, byte for byte.
+        assert_eq!(
+            args,
+            format!(
+                "usrhash={} mount.usrfstype=erofs systemd.verity_usr_options=root-hash-signature=base64:c2ln dm_verity.require_signatures=1 rw systemd.firstboot=off systemd.machine_id=firmware systemd.import_credentials=no",
+                "cd".repeat(32)
+            )
+        );
+        // Every one of them is refused in the recipe's cmdline_extra.
+        for key in table {
+            assert!(
+                stela_recipe::KernelCmdline::parse(&format!("{key}=1")).is_err(),
+                "{key} accepted in cmdline_extra"
+            );
+        }
     }
 }

@@ -58,34 +58,10 @@ fn path_arg(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-/// The one kernel in the unpacked trixie root (`boot/vmlinuz-<release>`) and its
-/// release: the archive moves to newer kernels, so none is named here.
-fn kernel(trixie: &Path) -> (PathBuf, String) {
-    let boot = trixie.join("boot");
-    let kernels: Vec<(PathBuf, String)> = std::fs::read_dir(&boot)
-        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/setup --test", boot.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter_map(|p| {
-            let release = p
-                .file_name()?
-                .to_str()?
-                .strip_prefix("vmlinuz-")?
-                .to_owned();
-            Some((p, release))
-        })
-        .collect();
-    assert_eq!(
-        kernels.len(),
-        1,
-        "exactly one boot/vmlinuz-* expected in {}: {kernels:?}",
-        boot.display()
-    );
-    kernels.into_iter().next().expect("one kernel")
-}
-
 fn build_fixture() -> Fixture {
     let trixie = trixie_root();
-    let (kernel, release) = kernel(&trixie);
+    let release = common::trixie_kernel_release();
+    let kernel = trixie.join(common::trixie_kernel_path());
     for rel in [STUB, SYSTEMD_BOOT] {
         assert!(
             trixie.join(rel).is_file(),

@@ -2,6 +2,8 @@
 //! trust: sbsign/sbverify (sbsigntool), objdump (binutils), and trixie's own ukify with
 //! python3-pefile, on trixie's real systemd-boot, stub and kernel.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -9,15 +11,8 @@ use stela_keys::{CertificateProfile, FileSigner, Signer};
 
 const SETUP: &str = "run `scripts/setup --test`";
 
-fn trixie_root() -> PathBuf {
-    let cache = std::env::var_os("STELA_TEST_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/stela/trixie"));
-    cache.join("root")
-}
-
 fn trixie_file(rel: &str) -> PathBuf {
-    let p = trixie_root().join(rel);
+    let p = common::trixie_root().join(rel);
     assert!(p.is_file(), "{} is missing: {SETUP}", p.display());
     p
 }
@@ -375,7 +370,7 @@ fn uki_args(f: &UkiFiles, out: &Path, key: Option<&Key>) -> Vec<std::ffi::OsStri
     args.extend(["--initrd".into(), f.initrd.clone().into()]);
     args.extend(["--cmdline".into(), CMDLINE.into()]);
     args.extend(["--os-release".into(), f.os_release.clone().into()]);
-    args.extend(["--uname".into(), common::trixie_kernel_release()]);
+    args.extend(["--uname".into(), common::trixie_kernel_release().into()]);
     args.extend(["--sbat".into(), f.sbat.clone().into()]);
     if let Some(k) = key {
         args.extend(["--key".into(), k.key.clone().into()]);

@@ -165,7 +165,11 @@ mod tests {
         for (secs, text) in cases {
             assert_eq!(EfiTime::from_unix(secs).expect("time").to_string(), text);
         }
-        assert!(EfiTime::from_unix(-2_208_988_801).is_err());
+        let e = EfiTime::from_unix(-2_208_988_801).unwrap_err();
+        assert!(
+            matches!(&e, EfiVarsError::Time(m) if m.contains("Year 1899")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -180,7 +184,15 @@ mod tests {
         assert!(e.contains("Nanosecond is 5"), "{e}");
         let mut month = b;
         month[2] = 13;
-        assert!(EfiTime::from_bytes(&month).is_err());
-        assert!(EfiTime::new(2023, 2, 29, 0, 0, 0).is_err());
+        let e = EfiTime::from_bytes(&month).unwrap_err();
+        assert!(
+            matches!(&e, EfiVarsError::Time(m) if m.contains("Month 13")),
+            "{e}"
+        );
+        let e = EfiTime::new(2023, 2, 29, 0, 0, 0).unwrap_err();
+        assert!(
+            matches!(&e, EfiVarsError::Time(m) if m.contains("Day 29")),
+            "{e}"
+        );
     }
 }

@@ -49,7 +49,7 @@ impl Certificate {
         }
         .map_err(|e| KeyError::BadCertificate {
             what: what.to_owned(),
-            detail: e.to_string(),
+            source: e.into(),
         })?;
         let der = x509
             .to_der()
@@ -61,7 +61,7 @@ impl Certificate {
     pub fn from_der(der: &[u8], what: &str) -> Result<Self, KeyError> {
         let x509 = X509::from_der(der).map_err(|e| KeyError::BadCertificate {
             what: what.to_owned(),
-            detail: e.to_string(),
+            source: e.into(),
         })?;
         Self::from_parts(der.to_vec(), x509, what)
     }
@@ -77,7 +77,7 @@ impl Certificate {
         let parsed =
             x509_cert::Certificate::from_der(&der).map_err(|e| KeyError::BadCertificate {
                 what: what.to_owned(),
-                detail: e.to_string(),
+                source: e.into(),
             })?;
         Ok(Self { der, x509, parsed })
     }
@@ -112,6 +112,24 @@ impl Certificate {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The start of the validity period (`notBefore`).
+    pub fn not_before(&self) -> std::time::SystemTime {
+        self.parsed
+            .tbs_certificate
+            .validity
+            .not_before
+            .to_system_time()
+    }
+
+    /// The end of the validity period (`notAfter`).
+    pub fn not_after(&self) -> std::time::SystemTime {
+        self.parsed
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time()
     }
 
     /// True if `self` was signed by `issuer`'s key (or is `issuer`).

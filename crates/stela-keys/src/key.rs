@@ -49,15 +49,15 @@ impl PrivateKey {
 
     fn from_pkey(pkey: PKey<Private>, origin: String) -> Result<Self, KeyError> {
         if pkey.id() != Id::RSA {
-            return Err(KeyError::UnsupportedKey {
+            return Err(KeyError::NotRsa {
                 what: origin,
-                kind: format!("{:?}", pkey.id()),
+                algorithm: pkey.id(),
             });
         }
         if !(2048..=4096).contains(&pkey.bits()) {
-            return Err(KeyError::UnsupportedKey {
+            return Err(KeyError::RsaKeySize {
                 what: origin,
-                kind: format!("{}-bit RSA", pkey.bits()),
+                bits: pkey.bits(),
             });
         }
         Ok(Self { pkey, origin })

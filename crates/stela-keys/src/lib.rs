@@ -25,7 +25,7 @@ mod signer;
 pub mod verity_sig;
 
 pub use cert::Certificate;
-pub use error::KeyError;
+pub use error::{CertificateParseError, KeyError, Pkcs7Problem, SignatureFailure};
 pub use generate::{issue_certificate, CertificateProfile};
 pub use key::PrivateKey;
 pub use signer::{FileSigner, Signer};

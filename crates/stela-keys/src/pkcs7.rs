@@ -25,7 +25,7 @@ use openssl::hash::MessageDigest;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
 
-use crate::{oid, Certificate, KeyError, Signer};
+use crate::{oid, Certificate, KeyError, Pkcs7Problem, SignatureFailure, Signer};
 
 /// sha256WithRSAEncryption, which some signers name instead of `rsaEncryption`.
 const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
@@ -203,14 +203,13 @@ impl SignedMessage {
     /// Parse a DER `ContentInfo` holding `SignedData` (or a bare `SignedData`, as some
     /// UEFI tools store it).
     pub fn from_der(bytes: &[u8]) -> Result<Self, KeyError> {
-        let bad = |e: der::Error| KeyError::Pkcs7(format!("not a DER PKCS#7 SignedData ({e})"));
+        let bad = |der| KeyError::pkcs7(Pkcs7Problem::NotSignedData { der });
         let signed = match ContentInfo::from_der(bytes) {
             Ok(ci) => {
                 if ci.content_type != oid::PKCS7_SIGNED_DATA {
-                    return Err(KeyError::Pkcs7(format!(
-                        "content type is {}, not signedData",
-                        ci.content_type
-                    )));
+                    return Err(KeyError::pkcs7(Pkcs7Problem::ContentType {
+                        content_type: ci.content_type,
+                    }));
                 }
                 ci.content.decode_as::<SignedData>().map_err(bad)?
             }
@@ -277,37 +276,27 @@ impl SignedMessage {
     ) -> Result<Verified, KeyError> {
         let infos = &self.signed.signer_infos.0;
         let [info] = infos.as_slice() else {
-            return Err(KeyError::Pkcs7(format!(
-                "{} signers, expected exactly one",
-                infos.len()
-            )));
+            return Err(KeyError::pkcs7(Pkcs7Problem::SignerCount {
+                count: infos.len(),
+            }));
         };
         if info.digest_alg.oid != oid::SHA256 {
-            return Err(KeyError::Pkcs7(format!(
-                "digest algorithm {} is not SHA-256",
-                info.digest_alg.oid
-            )));
+            return Err(KeyError::pkcs7(Pkcs7Problem::DigestAlgorithm {
+                oid: info.digest_alg.oid,
+            }));
         }
         let sig_oid = info.signature_algorithm.oid;
         if sig_oid != oid::RSA_ENCRYPTION && sig_oid != SHA256_WITH_RSA {
-            return Err(KeyError::Pkcs7(format!(
-                "signature algorithm {sig_oid} is not RSA"
-            )));
+            return Err(KeyError::pkcs7(Pkcs7Problem::SignatureAlgorithm {
+                oid: sig_oid,
+            }));
         }
         let embedded = self.signed.encap_content_info.econtent.as_ref();
         let content: &[u8] = match (detached, embedded) {
-            (Some(_), Some(_)) => {
-                return Err(KeyError::Pkcs7(
-                    "content is embedded, and detached data was also given".into(),
-                ))
-            }
+            (Some(_), Some(_)) => return Err(KeyError::pkcs7(Pkcs7Problem::ContentTwice)),
             (Some(data), None) => data,
             (None, Some(any)) => any.value(),
-            (None, None) => {
-                return Err(KeyError::Pkcs7(
-                    "detached signature, but no data given to check it against".into(),
-                ))
-            }
+            (None, None) => return Err(KeyError::pkcs7(Pkcs7Problem::NoContent)),
         };
         let signed_bytes = match &info.signed_attrs {
             None => content.to_vec(),
@@ -330,17 +319,15 @@ impl SignedMessage {
             .map_err(KeyError::crypto("hashing signed data"))?;
         let good = verifier.verify(info.signature.as_bytes()).unwrap_or(false);
         if !good {
-            return Err(KeyError::BadSignature(format!(
-                "the RSA signature by {} does not match the signed data",
-                signer.subject()
-            )));
+            return Err(KeyError::bad_signature(SignatureFailure::Rsa {
+                signer: signer.subject(),
+            }));
         }
         if !signer.is_issued_by(trusted) {
-            return Err(KeyError::BadSignature(format!(
-                "the signer {} is not the trusted certificate {} and was not issued by it",
-                signer.subject(),
-                trusted.subject()
-            )));
+            return Err(KeyError::bad_signature(SignatureFailure::Untrusted {
+                signer: signer.subject(),
+                trusted: trusted.subject(),
+            }));
         }
         Ok(Verified { signer })
     }
@@ -357,27 +344,34 @@ impl SignedMessage {
                 .and_then(|a| a.values.get(0))
         };
         let digest = find(oid::PKCS9_MESSAGE_DIGEST)
-            .ok_or_else(|| KeyError::Pkcs7("signed attributes carry no messageDigest".into()))?;
-        let digest = digest
-            .decode_as::<OctetString>()
-            .map_err(|e| KeyError::Pkcs7(format!("messageDigest is not an OCTET STRING ({e})")))?;
+            .ok_or(KeyError::pkcs7(Pkcs7Problem::NoMessageDigest))?;
+        let digest = digest.decode_as::<OctetString>().map_err(|der| {
+            KeyError::pkcs7(Pkcs7Problem::Attribute {
+                attribute: "messageDigest",
+                expected: "an OCTET STRING",
+                der,
+            })
+        })?;
         let computed = crate::sha256(content);
         if digest.as_bytes() != computed {
-            return Err(KeyError::BadSignature(format!(
-                "messageDigest {} does not match the content's SHA-256 {}",
-                hex::encode(digest.as_bytes()),
-                hex::encode(computed)
-            )));
+            return Err(KeyError::bad_signature(SignatureFailure::MessageDigest {
+                signed: hex::encode(digest.as_bytes()),
+                computed: hex::encode(computed),
+            }));
         }
         if let Some(ct) = find(oid::PKCS9_CONTENT_TYPE) {
-            let ct = ct.decode_as::<ObjectIdentifier>().map_err(|e| {
-                KeyError::Pkcs7(format!("contentType attribute is not an OID ({e})"))
+            let ct = ct.decode_as::<ObjectIdentifier>().map_err(|der| {
+                KeyError::pkcs7(Pkcs7Problem::Attribute {
+                    attribute: "contentType",
+                    expected: "an OID",
+                    der,
+                })
             })?;
             if ct != self.content_type() {
-                return Err(KeyError::BadSignature(format!(
-                    "signed contentType {ct} differs from the content's type {}",
-                    self.content_type()
-                )));
+                return Err(KeyError::bad_signature(SignatureFailure::ContentType {
+                    signed: ct,
+                    content: self.content_type(),
+                }));
             }
         }
         Ok(())
@@ -390,10 +384,9 @@ impl SignedMessage {
     pub fn claimed_signer(&self) -> Result<Option<Certificate>, KeyError> {
         let infos = &self.signed.signer_infos.0;
         let [info] = infos.as_slice() else {
-            return Err(KeyError::Pkcs7(format!(
-                "{} signers, expected exactly one",
-                infos.len()
-            )));
+            return Err(KeyError::pkcs7(Pkcs7Problem::SignerCount {
+                count: infos.len(),
+            }));
         };
         let sid = issuer_and_serial(info)?;
         Ok(self.certificates()?.into_iter().find(|c| names(sid, c)))
@@ -412,11 +405,10 @@ impl SignedMessage {
             .into_iter()
             .find(|c| names(sid, c))
             .ok_or_else(|| {
-                KeyError::BadSignature(format!(
-                    "the signer (serial {}) is neither the trusted certificate {} nor carried in the message",
-                    hex::encode(sid.serial_number.as_bytes()),
-                    trusted.subject()
-                ))
+                KeyError::bad_signature(SignatureFailure::SignerNotFound {
+                    serial: hex::encode(sid.serial_number.as_bytes()),
+                    trusted: trusted.subject(),
+                })
             })
     }
 }
@@ -424,9 +416,9 @@ impl SignedMessage {
 fn issuer_and_serial(info: &SignerInfo) -> Result<&IssuerAndSerialNumber, KeyError> {
     match &info.sid {
         SignerIdentifier::IssuerAndSerialNumber(sid) => Ok(sid),
-        SignerIdentifier::SubjectKeyIdentifier(_) => Err(KeyError::Pkcs7(
-            "signer identified by key id; stela expects issuer and serial".into(),
-        )),
+        SignerIdentifier::SubjectKeyIdentifier(_) => {
+            Err(KeyError::pkcs7(Pkcs7Problem::SignerKeyId))
+        }
     }
 }
 
@@ -481,17 +473,27 @@ mod tests {
             Some(content.to_vec())
         );
         msg.verify(None, s.certificate()).expect("verify");
-        let err = msg.verify(Some(b"x"), s.certificate()).unwrap_err();
+        let e = msg.verify(Some(b"x"), s.certificate()).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("embedded, and detached data was also given"),
-            "{err}"
+            matches!(e.pkcs7_problem(), Some(Pkcs7Problem::ContentTwice)),
+            "{e}"
+        );
+        let e = msg.verify(None, signer("other").certificate()).unwrap_err();
+        assert!(
+            matches!(
+                e.signature_failure(),
+                Some(SignatureFailure::Untrusted { .. })
+            ),
+            "{e}"
         );
     }
 
     #[test]
     fn garbage_is_reported_as_not_pkcs7() {
         let e = SignedMessage::from_der(b"\x30\x03\x02\x01").unwrap_err();
-        assert!(matches!(e, KeyError::Pkcs7(_)), "{e}");
+        assert!(
+            matches!(e.pkcs7_problem(), Some(Pkcs7Problem::NotSignedData { .. })),
+            "{e}"
+        );
     }
 }

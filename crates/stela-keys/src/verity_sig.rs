@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use stela_verity::RootHash;
 
 use crate::pkcs7::{self, CertificateInclusion, SignedMessage};
-use crate::{Certificate, KeyError, Signer};
+use crate::{Certificate, KeyError, Pkcs7Problem, SignatureFailure, Signer};
 
 /// The size the specification pads a verity signature partition to a multiple of.
 pub const SIGNATURE_PARTITION_ALIGNMENT: usize = 4096;
@@ -53,11 +53,8 @@ fn signed_text(root_hash: &RootHash) -> String {
 /// digits, either case, surrounding white space ignored.
 pub fn parse_root_hash(text: &str) -> Result<RootHash, KeyError> {
     let t = text.trim();
-    t.parse().map_err(|_| {
-        KeyError::Pkcs7(format!(
-            "root hash {t:?} is not 64 hex digits (a SHA-256 verity root hash)"
-        ))
-    })
+    t.parse()
+        .map_err(|_| KeyError::BadRootHash { text: t.to_owned() })
 }
 
 /// `rootHash` as JSON text; stela_verity stays free of serde.
@@ -88,9 +85,9 @@ impl VeritySignatureDocument {
 
     /// The partition content: compact JSON, NUL-padded to a multiple of 4096 bytes.
     pub fn to_partition_bytes(&self) -> Result<Vec<u8>, KeyError> {
-        let mut bytes = serde_json::to_vec(self).map_err(|e| KeyError::Der {
+        let mut bytes = serde_json::to_vec(self).map_err(|source| KeyError::Json {
             what: "encoding the verity signature JSON",
-            detail: e.to_string(),
+            source,
         })?;
         bytes.push(b'\n');
         let padded =
@@ -102,9 +99,9 @@ impl VeritySignatureDocument {
     /// Parse partition content (JSON followed by NUL padding).
     pub fn from_partition_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        serde_json::from_slice(&bytes[..end]).map_err(|e| KeyError::Der {
+        serde_json::from_slice(&bytes[..end]).map_err(|source| KeyError::Json {
             what: "parsing the verity signature JSON",
-            detail: e.to_string(),
+            source,
         })
     }
 
@@ -113,7 +110,12 @@ impl VeritySignatureDocument {
     pub fn verify(&self, trusted: &Certificate) -> Result<(), KeyError> {
         let der = base64::engine::general_purpose::STANDARD
             .decode(self.signature.trim())
-            .map_err(|e| KeyError::Pkcs7(format!("signature field is not base64 ({e})")))?;
+            .map_err(|error| {
+                KeyError::pkcs7(Pkcs7Problem::Base64 {
+                    field: "signature",
+                    error,
+                })
+            })?;
         let verified = SignedMessage::from_der(&der)?
             .verify(Some(signed_text(&self.root_hash).as_bytes()), trusted)?;
         let fingerprint = hex::encode(verified.signer.sha256_fingerprint());
@@ -121,10 +123,10 @@ impl VeritySignatureDocument {
             .certificate_fingerprint
             .eq_ignore_ascii_case(&fingerprint)
         {
-            return Err(KeyError::BadSignature(format!(
-                "certificateFingerprint {} does not name the signing certificate {fingerprint}",
-                self.certificate_fingerprint
-            )));
+            return Err(KeyError::bad_signature(SignatureFailure::Fingerprint {
+                document: self.certificate_fingerprint.clone(),
+                signer: fingerprint,
+            }));
         }
         Ok(())
     }
@@ -154,17 +156,22 @@ mod tests {
         back.verify(s.certificate()).expect("verify");
         let mut forged = back.clone();
         forged.root_hash = RootHash::from_bytes([0xcd; 32]);
-        assert!(forged
-            .verify(s.certificate())
-            .unwrap_err()
-            .is_bad_signature());
+        let e = forged.verify(s.certificate()).unwrap_err();
+        assert!(
+            matches!(e.signature_failure(), Some(SignatureFailure::Rsa { .. })),
+            "{e}"
+        );
     }
 
     #[test]
     fn root_hash_text_rejects_bad_input() {
         for bad in ["abc".to_owned(), "zz".repeat(32)] {
-            let err = parse_root_hash(&bad).unwrap_err().to_string();
-            assert!(err.contains("is not 64 hex digits"), "{err}");
+            let e = parse_root_hash(&bad).unwrap_err();
+            assert!(
+                matches!(&e, KeyError::BadRootHash { text } if *text == bad),
+                "{e}"
+            );
+            assert!(e.to_string().contains("is not 64 hex digits"), "{e}");
         }
         assert_eq!(
             parse_root_hash(&format!(" {}\n", "Ab".repeat(32)))
@@ -177,9 +184,15 @@ mod tests {
     #[test]
     fn a_document_with_a_bad_root_hash_does_not_parse() {
         let json = br#"{"rootHash":"12ab","certificateFingerprint":"00","signature":""}"#;
-        let err = VeritySignatureDocument::from_partition_bytes(json)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("is not 64 hex digits"), "{err}");
+        let err = VeritySignatureDocument::from_partition_bytes(json).unwrap_err();
+        assert!(matches!(err, KeyError::Json { .. }), "{err}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            cause
+                .as_deref()
+                .unwrap_or_default()
+                .contains("is not 64 hex digits"),
+            "{cause:?}"
+        );
     }
 }

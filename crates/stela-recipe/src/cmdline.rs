@@ -2,7 +2,8 @@
 //!
 //! The command line lives in the signed UKI and is part of the chain of trust: it carries
 //! the verity root hash and its signature and tells the initrd what to check. A recipe
-//! may add arguments, but none that the build sets or that would loosen the chain.
+//! may add arguments, but none that the build sets ([`crate::BUILD_ARGS`]) or that would
+//! loosen the chain ([`RESERVED`] below).
 
 use serde::Serialize;
 
@@ -11,12 +12,10 @@ use crate::error::InvalidValue;
 /// Linux `COMMAND_LINE_SIZE` on x86 and arm64, terminating NUL included.
 pub const CMDLINE_MAX: usize = 2048;
 
-/// Bytes kept for the arguments the build adds: `usrhash=` (72 bytes),
-/// `systemd.verity_usr_options=root-hash-signature=base64:...` (about 545 with an
-/// RSA-2048 db key, about 890 with RSA-4096), `mount.usrfstype=erofs`,
-/// `dm_verity.require_signatures=1`, `rw`, `systemd.machine_id=firmware`,
-/// `systemd.firstboot=off`, `systemd.import_credentials=no`, separators: 1143 bytes with
-/// an RSA-4096 key (stela-build's `cmdline` test checks the reserve covers it).
+/// Bytes kept for the arguments the build adds ([`crate::BUILD_ARGS`]): `usrhash=` (72
+/// bytes), `systemd.verity_usr_options=root-hash-signature=base64:...` (about 545 with an
+/// RSA-2048 db key, about 890 with RSA-4096), the fixed ones and separators: 1143 bytes
+/// with an RSA-4096 key (stela-build's `cmdline` test checks the reserve covers it).
 pub const BUILD_CMDLINE_RESERVE: usize = 1200;
 
 /// The most bytes `kernel.cmdline_extra` may hold: what is left of [`CMDLINE_MAX`] after
@@ -29,13 +28,14 @@ enum Match {
     Prefix(&'static str),
 }
 
-/// Keys the recipe may not set, with the reason given to the user. Names are compared
-/// after turning `-` into `_`, as the kernel and systemd do.
+/// Keys the recipe may not set for another reason than "the build sets it" (those are
+/// [`crate::BUILD_ARGS`], checked first), with the reason given to the user. Names are
+/// compared after turning `-` into `_`, as the kernel and systemd do.
+///
+/// `lockdown=` is not here: the kernel only ever raises the lockdown level
+/// (`lock_kernel_down` refuses a level below the current one), so a recipe can ask for
+/// `confidentiality` but cannot lower what Secure Boot set.
 const RESERVED: &[(Match, &str)] = &[
-    (
-        Match::Exact("usrhash"),
-        "the build sets it to the verity root hash of /usr",
-    ),
     (
         Match::Exact("roothash"),
         "/usr is the verified partition; root is not verity",
@@ -51,6 +51,10 @@ const RESERVED: &[(Match, &str)] = &[
     (
         Match::Exact("rootflags"),
         "the build mounts the root partition",
+    ),
+    (
+        Match::Exact("ro"),
+        "the build mounts the root partition read-write (`rw`)",
     ),
     (
         Match::Prefix("mount.usr"),
@@ -88,7 +92,6 @@ const RESERVED: &[(Match, &str)] = &[
         Match::Exact("security"),
         "the security modules (IPE) cannot be changed",
     ),
-    (Match::Exact("lockdown"), "the build sets the lockdown mode"),
     (
         Match::Exact("module.sig_enforce"),
         "module signatures are always enforced",
@@ -96,14 +99,6 @@ const RESERVED: &[(Match, &str)] = &[
     (
         Match::Exact("systemd.debug_shell"),
         "it opens an unauthenticated root shell",
-    ),
-    (
-        Match::Exact("systemd.firstboot"),
-        "the build passes first-boot answers and turns the prompts off",
-    ),
-    (
-        Match::Exact("systemd.machine_id"),
-        "the build takes the machine id from the firmware",
     ),
     (
         Match::Exact("systemd.volatile"),
@@ -223,14 +218,23 @@ fn split_args(s: &str) -> Result<Vec<String>, InvalidValue> {
     Ok(args)
 }
 
-fn reserved(key: &str) -> Option<&'static str> {
+/// Why `key` may not be set by the recipe, if it may not.
+fn reserved(key: &str) -> Option<String> {
     let key = key.trim_matches('"').replace('-', "_");
+    if let Some(arg) = crate::build_args::build_arg(&key) {
+        return Some(format!(
+            "the build sets `{}{}`: {}",
+            arg.key,
+            arg.value.describe(),
+            arg.why
+        ));
+    }
     RESERVED.iter().find_map(|(m, reason)| {
         let hit = match m {
             Match::Exact(k) => key == *k,
             Match::Prefix(p) => key.starts_with(p),
         };
-        hit.then_some(*reason)
+        hit.then(|| (*reason).to_owned())
     })
 }
 
@@ -290,6 +294,38 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(problems("usrhash=1 init=/x quiet").len(), 2);
+        // Refused for their own reasons, not because the build sets them.
+        for (line, reason) in [
+            ("init=/bin/sh", "PID 1 is systemd"),
+            ("rd.break", "the initrd enforces the chain of trust"),
+            ("systemd.debug_shell", "unauthenticated root shell"),
+            ("mount.usrflags=rw", "mounts /usr from the verity device"),
+            ("ro", "read-write"),
+        ] {
+            let got = problems(line);
+            assert!(
+                got.len() == 1 && got[0].contains(reason) && !got[0].contains("the build sets"),
+                "{line}: {got:?}"
+            );
+        }
+        // The kernel only raises the lockdown level: asking for more is allowed.
+        assert_eq!(problems("lockdown=confidentiality"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_key_the_build_sets_is_refused_with_its_reason() {
+        for arg in crate::BUILD_ARGS {
+            for key in [arg.key.to_owned(), arg.key.replace('_', "-")] {
+                let got = problems(&format!("quiet {key}=x"));
+                assert_eq!(got.len(), 1, "{key}: {got:?}");
+                assert!(
+                    got[0]
+                        .starts_with(&format!("`{key}` is reserved: the build sets `{}", arg.key))
+                        && got[0].ends_with(arg.why),
+                    "{key}: {got:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! # Ok::<(), stela_recipe::RecipeError>(())
 //! ```
 
+mod build_args;
 mod cmdline;
 mod debian;
 mod digest;
@@ -44,6 +45,7 @@ mod version;
 
 use std::path::Path;
 
+pub use build_args::{BuildArg, BuildValue, BUILD_ARGS};
 pub use cmdline::{KernelCmdline, BUILD_CMDLINE_RESERVE, CMDLINE_EXTRA_MAX, CMDLINE_MAX};
 pub use debian::{Architecture, Component, Mirror, Suite, COMPONENTS, SUITES};
 pub use digest::{Digest, RootfsInputs};

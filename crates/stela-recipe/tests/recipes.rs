@@ -700,3 +700,29 @@ fn documented_example_validates() {
     };
     assert_eq!(r.label(), "kiosk_2.4.1~rc2");
 }
+
+/// Issue 9: the keys the build sets and those `kernel.cmdline_extra` refuses come from one
+/// table, so a key the build adds (as `systemd.import_credentials` once was) can no longer
+/// be turned back by the recipe.
+#[test]
+fn every_key_the_build_sets_is_refused_in_cmdline_extra() {
+    for arg in stela_recipe::BUILD_ARGS {
+        let text = format!(
+            "name = \"web\"\nversion = \"1\"\n[kernel]\ncmdline_extra = \"quiet {}=1\"\n",
+            arg.key
+        );
+        let e = Recipe::parse(&text, "web.toml", Path::new(".")).unwrap_err();
+        let problems = e.problems();
+        assert_eq!(problems.len(), 1, "{}: {e}", arg.key);
+        let p = &problems[0];
+        assert_eq!((p.kind, p.field.as_str()), (Value, "kernel.cmdline_extra"));
+        let line = p.display_in("web.toml");
+        assert!(
+            line.starts_with(&format!(
+                "web.toml line 4: kernel.cmdline_extra: `{}` is reserved: the build sets `{}",
+                arg.key, arg.key
+            )) && line.ends_with(arg.why),
+            "{line}"
+        );
+    }
+}

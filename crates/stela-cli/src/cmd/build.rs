@@ -1,7 +1,7 @@
 //! `stela build`: a recipe becomes a signed, verity-protected disk image.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -66,6 +66,27 @@ fn default_keys_dir() -> PathBuf {
     home.join(".local/share/stela/keys")
 }
 
+/// Use the default key set in `dir`, making it first if it has no db key; the summary of
+/// a new set goes to `summary`, the notes to stderr.
+fn ensure_default_keys(dir: &Path, summary: &mut dyn Write) -> anyhow::Result<()> {
+    if dir.join("db.key").exists() {
+        eprintln!(
+            "stela build: using the default key set in {}",
+            dir.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "stela build: no keys given; making a new Secure Boot key set in {} (keep PK.key and KEK.key offline)",
+        dir.display()
+    );
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    crate::cmd::keys::init_default(dir, summary)
+}
+
 /// Run `stela build`.
 pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let recipe = match &args.recipe {
@@ -79,23 +100,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         (None, Some(dir)) => dir.resolved().to_owned(),
         (None, None) => {
             let dir = default_keys_dir();
-            if !dir.join("db.key").exists() {
-                eprintln!(
-                    "stela build: no keys given; making a new Secure Boot key set in {} (keep PK.key and KEK.key offline)",
-                    dir.display()
-                );
-                if let Some(parent) = dir.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating {}", parent.display()))?;
-                }
-                crate::cmd::keys::run(crate::cmd::keys::KeysCommand::Init(
-                    crate::cmd::keys::InitArgs::default_for(dir.clone()),
-                ))?;
+            // With --json, stdout carries the build's JSON document and nothing else.
+            if args.json {
+                ensure_default_keys(&dir, &mut std::io::stderr().lock())?;
             } else {
-                eprintln!(
-                    "stela build: using the default key set in {}",
-                    dir.display()
-                );
+                ensure_default_keys(&dir, &mut std::io::stdout().lock())?;
             }
             dir
         }
