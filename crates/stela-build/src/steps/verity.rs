@@ -50,14 +50,19 @@ pub fn build(
     let der = sign_root_hash(&keys.db, &info.root_hash, CertificateInclusion::Omit)
         .context("signing the root hash with the db key")?;
     let signature = out.join("usr.verity.p7s");
-    std::fs::write(&signature, &der)?;
+    std::fs::write(&signature, &der)
+        .with_context(|| format!("writing {}", signature.display()))?;
     let doc = VeritySignatureDocument::new(
         &info.root_hash,
         stela_keys::Signer::certificate(&keys.db),
         &der,
     );
     let sig_partition = out.join("usr.verity-sig.json");
-    std::fs::write(&sig_partition, doc.to_partition_bytes()?)?;
+    let bytes = doc
+        .to_partition_bytes()
+        .context("encoding the verity signature partition")?;
+    std::fs::write(&sig_partition, bytes)
+        .with_context(|| format!("writing {}", sig_partition.display()))?;
     Ok(VerityOutput {
         root_hash: info.root_hash,
         tree,
