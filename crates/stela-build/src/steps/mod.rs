@@ -4,6 +4,7 @@ pub mod content;
 pub mod customise;
 pub mod disk;
 pub mod esp;
+pub mod freshness;
 pub mod initrd;
 pub mod keys;
 pub mod publish;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use stela_recipe::Recipe;
 
+use super::freshness::{self, Freshness};
 use super::sources::{self, Sources};
 use crate::run;
 
@@ -38,9 +39,34 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     let dir = root.join(&key);
     let sources_file = sources::file_for(&dir);
     if dir.join(COMPLETE).is_file() && sources_file.is_file() {
-        tracing::info!("rootfs {key} is cached");
         let sources = read_sources(&sources_file)?;
-        return Ok((Rootfs { tree: dir, sources }, true));
+        let check = tempfile::Builder::new()
+            .prefix(".check-")
+            .tempdir_in(&root)
+            .with_context(|| format!("creating a directory in {}", root.display()))?;
+        match freshness::check(&inputs.sources, &sources, check.path()) {
+            Freshness::Current => {
+                tracing::info!("rootfs {key} is cached and current");
+                return Ok((Rootfs { tree: dir, sources }, true));
+            }
+            Freshness::Unknown { reason } => {
+                let made = sources
+                    .suites
+                    .iter()
+                    .map(|s| format!("{} of {}", s.codename, s.date))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                tracing::warn!(
+                    "cannot check the archive for newer packages ({reason}); using the cached tree made from {made}"
+                );
+                return Ok((Rootfs { tree: dir, sources }, true));
+            }
+            Freshness::Stale { suite } => {
+                tracing::warn!(
+                    "{suite} has changed since the cached tree was made; installing the packages anew"
+                );
+            }
+        }
     }
     run::require("mmdebstrap", "mmdebstrap")?;
     let debs = cache.join("debs");

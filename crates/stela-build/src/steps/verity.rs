@@ -50,8 +50,7 @@ pub fn build(
     let der = sign_root_hash(&keys.db, &info.root_hash, CertificateInclusion::Omit)
         .context("signing the root hash with the db key")?;
     let signature = out.join("usr.verity.p7s");
-    std::fs::write(&signature, &der)
-        .with_context(|| format!("writing {}", signature.display()))?;
+    std::fs::write(&signature, &der).with_context(|| format!("writing {}", signature.display()))?;
     let doc = VeritySignatureDocument::new(
         &info.root_hash,
         stela_keys::Signer::certificate(&keys.db),
