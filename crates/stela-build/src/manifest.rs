@@ -1,6 +1,5 @@
 //! `manifest.json`: what a build produced, for publishing and for tests.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
@@ -89,20 +88,8 @@ pub struct Manifest {
 /// disk image is gigabytes (mostly the zeros of the space left for the root partition),
 /// and this is several times faster than the portable one.
 fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut h = openssl::sha::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
+    let n = crate::steps::content::for_each_chunk(path, |chunk| h.update(chunk))?;
     Ok((n, hex::encode(h.finish())))
 }
 

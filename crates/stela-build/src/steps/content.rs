@@ -41,23 +41,30 @@ pub fn hash_path(h: &mut Sha256, path: &Path) -> anyhow::Result<()> {
     } else if kind.is_file() {
         h.update(b"F");
         h.update(meta.size().to_le_bytes());
-        let mut f =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = f
-                .read(&mut buf)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
+        for_each_chunk(path, |chunk| h.update(chunk))?;
     } else {
         h.update(b"S");
         h.update(meta.rdev().to_le_bytes());
     }
     Ok(())
+}
+
+/// Read the file at `path` in chunks of 1 MiB, handing each to `f`; the bytes read.
+pub fn for_each_chunk(path: &Path, mut f: impl FnMut(&[u8])) -> anyhow::Result<u64> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        f(&buf[..n]);
+        total += n as u64;
+    }
 }
 
 /// The content of every host file and overlay the recipe names.

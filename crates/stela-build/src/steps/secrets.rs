@@ -53,13 +53,7 @@ pub fn remove(tree: &Path) -> anyhow::Result<()> {
     for pattern in MACHINE_SECRETS {
         let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
         let dir = tree.join(dir);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
-        };
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        for entry in entries_if_any(&dir)? {
             let file = entry.file_name();
             if glob_match(name, &file.to_string_lossy()) {
                 let path = entry.path();
@@ -90,6 +84,16 @@ pub fn remove(tree: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The entries of `dir`, none when it does not exist.
+fn entries_if_any(dir: &Path) -> anyhow::Result<Vec<std::fs::DirEntry>> {
+    let listing = || format!("listing {}", dir.display());
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.collect::<Result<_, _>>().with_context(listing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(listing),
+    }
+}
+
 /// Headers that begin private key material in the PEM and OpenSSH formats.
 const PRIVATE_KEY_MARKERS: &[&[u8]] = &[
     b"-----BEGIN PRIVATE KEY-----",
@@ -109,13 +113,7 @@ pub fn refuse_private_keys(tree: &Path) -> anyhow::Result<()> {
     let mut stack = vec![tree.join("etc")];
     let mut found = Vec::new();
     while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
-        };
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        for entry in entries_if_any(&dir)? {
             let kind = entry
                 .file_type()
                 .with_context(|| format!("reading {}", entry.path().display()))?;
