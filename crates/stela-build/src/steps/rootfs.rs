@@ -90,6 +90,9 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
         .arg(format!("--architectures={}", inputs.architecture))
         .arg(format!("--include={}", inputs.package_list().join(",")))
         .arg("--aptopt=Acquire::Retries \"3\"")
+        // No fsync per file while unpacking: the tree is thrown away if the build fails,
+        // and is marked complete only after mmdebstrap has finished.
+        .arg("--dpkgopt=force-unsafe-io")
         // Downloaded packages are kept between builds: copied in before apt runs and
         // back out before mmdebstrap cleans its cache.
         .arg(format!(
