@@ -133,8 +133,17 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     let initrd = timer.step("initrd", || {
         steps::initrd::build(recipe, &tree, &opts.cache, work.path())
     })?;
+    let stripped = timer.step("strip", || {
+        steps::buildtools::strip(recipe, &tree).map(|s| (s, false))
+    })?;
+    let shipped: Vec<(String, String)> = packages
+        .iter()
+        .filter(|(name, _)| !stripped.not_shipped.contains(name))
+        .cloned()
+        .collect();
     let usr = timer.step("usr", || {
-        steps::usr::build(recipe, &tree, &stage.path().join(steps::usr::FILE)).map(|u| (u, false))
+        let usr = stage.path().join(steps::usr::FILE);
+        steps::usr::build(recipe, &tree, &stripped.usr_exclusions, &usr).map(|u| (u, false))
     })?;
     let verity = timer.step("verity", || {
         steps::verity::build(recipe, &usr, stage.path(), &keys).map(|v| (v, false))
@@ -152,7 +161,8 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     })?;
     let manifest = timer.step("manifest", || {
         let inputs = manifest::Inputs {
-            packages: &packages,
+            packages: &shipped,
+            build_tools: &packages,
             sources: &rootfs.sources,
         };
         manifest::write(recipe, stage.path(), &image, &verity, &inputs).map(|m| (m, false))

@@ -54,8 +54,11 @@ pub struct Tools {
 /// What the manifest records beside the outputs.
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
-    /// Installed packages and versions.
+    /// Packages shipped in the image, with their versions.
     pub packages: &'a [(String, String)],
+    /// Every package the tree had before the build's own tools were removed (for the
+    /// tools' versions).
+    pub build_tools: &'a [(String, String)],
     /// Where they came from.
     pub sources: &'a Sources,
 }
@@ -80,7 +83,8 @@ pub struct Manifest {
     pub suites: Vec<SuiteRelease>,
     /// The tools that made the image.
     pub tools: Tools,
-    /// Installed packages.
+    /// The packages in the image (the build's own tools, removed before /usr was made,
+    /// are not among them; their versions are in `tools`).
     pub packages: Vec<Package>,
 }
 
@@ -134,8 +138,8 @@ pub fn write(
         suites: inputs.sources.suites.clone(),
         tools: Tools {
             stela: env!("CARGO_PKG_VERSION").to_owned(),
-            erofs_utils: version_of(inputs.packages, "erofs-utils"),
-            dracut: version_of(inputs.packages, "dracut"),
+            erofs_utils: version_of(inputs.build_tools, "erofs-utils"),
+            dracut: version_of(inputs.build_tools, "dracut"),
             systemd: version_of(inputs.packages, "systemd"),
         },
         packages: inputs

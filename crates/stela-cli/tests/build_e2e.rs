@@ -264,6 +264,20 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     );
 
     check_package_origins(&manifest);
+    let names: Vec<&str> = manifest["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for tool in ["dracut", "dracut-core", "erofs-utils"] {
+        assert!(!names.contains(&tool), "{tool} is listed as shipped");
+        assert!(
+            manifest["tools"][tool.replace('-', "_")].is_string() || tool == "dracut-core",
+            "{tool}'s version is not recorded: {}",
+            manifest["tools"]
+        );
+    }
     let rootfs_key = stela_recipe::Recipe::load(&recipe)
         .expect("the test recipe")
         .rootfs_inputs()

@@ -20,8 +20,14 @@ pub struct UsrImage {
     pub size: u64,
 }
 
-/// Make the erofs image of `tree/usr` at `out`.
-pub fn build(recipe: &Recipe, tree: &Path, out: &Path) -> anyhow::Result<UsrImage> {
+/// Make the erofs image of `tree/usr` at `out`, without the files `exclude` names
+/// (relative to /usr).
+pub fn build(
+    recipe: &Recipe,
+    tree: &Path,
+    exclude: &[String],
+    out: &Path,
+) -> anyhow::Result<UsrImage> {
     let uuid = super::derive_uuid(recipe, "usr-erofs-uuid");
     let epoch = super::source_date_epoch()?;
     let inner = "var/tmp/stela-usr.erofs";
@@ -31,6 +37,7 @@ pub fn build(recipe: &Recipe, tree: &Path, out: &Path) -> anyhow::Result<UsrImag
         .args(["mkfs.erofs", "-Enoinline_data", "--quiet"])
         .arg(format!("-T{epoch}"))
         .arg(format!("-U{uuid}"))
+        .args(exclude.iter().map(|p| format!("--exclude-path={p}")))
         .arg(format!("/{inner}"))
         .arg("/usr");
     run::run(&mut cmd, "making the usr image with mkfs.erofs")?;
