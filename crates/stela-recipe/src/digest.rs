@@ -53,13 +53,16 @@ pub struct RootfsInputs {
     pub architecture: Architecture,
     /// Every package to install: [`Recipe::package_set`] and [`BUILD_PACKAGES`].
     pub packages: BTreeSet<PackageName>,
+    /// dpkg's path filters ([`Content::dpkg_filters`](crate::Content::dpkg_filters)):
+    /// what is never unpacked.
+    pub dpkg_filters: Vec<String>,
 }
 
 impl RootfsInputs {
     /// The cache key of the root file system step. The domain's version changes when
     /// the step makes a different tree from the same inputs.
     pub fn digest(&self) -> Digest {
-        digest_of("rootfs-v2", self)
+        digest_of("rootfs-v3", self)
     }
 
     /// The packages as mmdebstrap's `--include` list, sorted.
@@ -82,6 +85,7 @@ impl Recipe {
             sources,
             architecture: self.debian.architecture,
             packages,
+            dpkg_filters: self.content.dpkg_filters(),
         }
     }
 

@@ -29,6 +29,7 @@
 
 mod build_args;
 mod cmdline;
+mod content;
 mod debian;
 mod digest;
 mod error;
@@ -47,6 +48,7 @@ use std::path::Path;
 
 pub use build_args::{BuildArg, BuildValue, BUILD_ARGS};
 pub use cmdline::{KernelCmdline, BUILD_CMDLINE_RESERVE, CMDLINE_EXTRA_MAX, CMDLINE_MAX};
+pub use content::{Content, Language};
 pub use debian::{Architecture, Component, Mirror, Suite, COMPONENTS, SUITES};
 pub use digest::{Digest, RootfsInputs};
 pub use error::{InvalidValue, Location, Problem, ProblemKind, RecipeError};

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::cmdline::KernelCmdline;
+use crate::content::Content;
 use crate::debian::{Architecture, Component, Mirror, Suite};
 use crate::firstboot::Firstboot;
 use crate::names::{Hostname, ImageName, PackageName, UnitName, Version};
@@ -28,6 +29,7 @@ pub struct Recipe {
     pub(crate) partitions: Partitions,
     pub(crate) keys: Option<HostPath>,
     pub(crate) firstboot: Firstboot,
+    pub(crate) content: Content,
 }
 
 impl Recipe {
@@ -100,6 +102,11 @@ impl Recipe {
     /// First-boot answers.
     pub fn firstboot(&self) -> &Firstboot {
         &self.firstboot
+    }
+
+    /// What of the packages' files the image keeps (documentation, translations).
+    pub fn content(&self) -> &Content {
+        &self.content
     }
 }
 

@@ -23,6 +23,7 @@ pub(crate) struct RawRecipe {
     pub kernel: Option<RawKernel>,
     pub partitions: Option<RawPartitions>,
     pub firstboot: Option<RawFirstboot>,
+    pub content: Option<RawContent>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +75,13 @@ pub(crate) struct RawRoot {
     pub grow: Option<bool>,
     pub encrypt: Option<Text>,
     pub filesystem: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContent {
+    pub docs: Option<bool>,
+    pub translations: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

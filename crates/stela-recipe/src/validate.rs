@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::cmdline::KernelCmdline;
+use crate::content::{Content, Language};
 use crate::debian::{Architecture, Component, Mirror, Suite};
 use crate::error::{InvalidValue, Location, Problem, ProblemKind};
 use crate::firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};
@@ -253,6 +254,22 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         None => None,
     };
     let firstboot = firstboot(v, raw.firstboot.unwrap_or_default());
+    let content = raw.content.unwrap_or_default();
+    let mut translations = Vec::new();
+    for lang in v.list(
+        "content.translations",
+        content.translations.as_ref(),
+        Language::parse,
+    ) {
+        if !translations.contains(&lang) {
+            translations.push(lang);
+        }
+    }
+    translations.sort();
+    let content = Content {
+        docs: content.docs.unwrap_or(false),
+        translations,
+    };
 
     if !v.problems.is_empty() {
         return None;
@@ -270,6 +287,7 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         partitions,
         keys,
         firstboot,
+        content,
     })
 }
 

@@ -633,7 +633,7 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
     // every build cache; change it on purpose only.
     assert_eq!(
         a.rootfs_inputs().digest().to_string(),
-        "1c018d820fde0bad71061d1063b5c9caccd85e0c25f37875b935a5195cca9bc7"
+        "f958e34fef978fa3c2c3c2a5a39c270e9179e1ce1659a1ed85397c56343e2b02"
     );
     assert!(a
         .rootfs_inputs()
@@ -642,7 +642,7 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
         .any(|p| p.as_str() == "dracut"));
     assert_eq!(
         a.cache_key().to_string(),
-        "2656df53b479aa9a9cbf83c86e301ec36ac789f8da85e27443b82651e34f8b28"
+        "16668bfd799e4ed0ad1ccf985b8f1f161b2d389b6947f0333cafdaaaddd30c9a"
     );
 
     let with = |from: &str, to: &str| {
@@ -676,6 +676,24 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
     let g = with("[debian]\n", "[debian]\nsecurity = false\n");
     let Ok(g) = g else { panic!("{g:?}") };
     assert_ne!(a.rootfs_inputs().digest(), g.rootfs_inputs().digest());
+    // Keeping documentation or a language is a different tree (dpkg unpacks them).
+    let docs = with("[debian]\n", "[content]\ndocs = true\n\n[debian]\n");
+    let Ok(docs) = docs else { panic!("{docs:?}") };
+    assert!(docs.content().docs && !a.content().docs);
+    assert_ne!(a.rootfs_inputs().digest(), docs.rootfs_inputs().digest());
+    let de = with(
+        "[debian]\n",
+        "[content]\ntranslations = [\"de\"]\n\n[debian]\n",
+    );
+    let Ok(de) = de else { panic!("{de:?}") };
+    assert_ne!(a.rootfs_inputs().digest(), de.rootfs_inputs().digest());
+    let bad = with(
+        "[debian]\n",
+        "[content]\ntranslations = [\"../x\"]\n\n[debian]\n",
+    )
+    .err()
+    .unwrap_or_default();
+    assert!(bad.contains("content.translations[0]"), "{bad}");
     let f = with("console=tty0 ", "");
     let Ok(f) = f else { panic!("{f:?}") };
     assert_eq!(a.rootfs_inputs().digest(), f.rootfs_inputs().digest());

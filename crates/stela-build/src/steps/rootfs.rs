@@ -110,6 +110,9 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
         .arg(format!(
             "--customize-hook=find \"$1/var/lib/apt/lists\" -maxdepth 1 -type f \\( -name '*_InRelease' -o -name '*_Packages' \\) -exec cp -t {lists_q} {{}} +"
         ))
+        // What the recipe's [content] leaves out is never unpacked. mmdebstrap keeps these
+        // in the tree's /etc/dpkg/dpkg.cfg.d, where packages added later obey them too.
+        .args(inputs.dpkg_filters.iter().map(|f| format!("--dpkgopt={f}")))
         .arg(inputs.suite.to_string())
         .arg(&partial);
     for source in &inputs.sources {
