@@ -93,7 +93,7 @@ pub struct Manifest {
 /// and this is several times faster than the portable one.
 fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
     let mut h = openssl::sha::Sha256::new();
-    let n = crate::steps::content::for_each_chunk(path, |chunk| h.update(chunk))?;
+    let n = crate::steps::content::for_each_chunk_sparse(path, |chunk| h.update(chunk))?;
     Ok((n, hex::encode(h.finish())))
 }
 
