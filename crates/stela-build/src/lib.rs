@@ -126,9 +126,12 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     };
     let recipe = &opts.recipe;
     let rootfs = timer.step("rootfs", || steps::rootfs::ensure(recipe, &opts.cache))?;
-    let tree = work.path().join("tree");
+    // Declared after `work`, so unmounted before the work directory is removed.
+    let overlay =
+        steps::overlay::Overlay::mount(&rootfs.tree, work.path(), &work.path().join("tree"))?;
+    let tree = overlay.path().to_owned();
     let packages = timer.step("customise", || {
-        steps::customise::run(recipe, &rootfs.tree, &tree).map(|p| (p, false))
+        steps::customise::run(recipe, &tree).map(|p| (p, false))
     })?;
     let initrd = timer.step("initrd", || {
         steps::initrd::build(recipe, &tree, &opts.cache, work.path())

@@ -173,7 +173,10 @@ mod tests {
         let mut sparse = Vec::new();
         let m = for_each_chunk_sparse(&p, |c| sparse.extend_from_slice(c)).expect("sparse");
         assert_eq!((n, m), (12 << 20, 12 << 20));
-        assert!(plain == sparse, "the sparse reader must hand over the same bytes");
+        assert!(
+            plain == sparse,
+            "the sparse reader must hand over the same bytes"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Customise a copy of the cached tree: the recipe's files, overlays, units and
+//! Customise the cached tree, seen through an overlay: the recipe's files, overlays, units and
 //! first-boot answers; the root partition's definition for systemd-repart; and /etc
 //! moved to /usr/share/factory/etc, recreated on the empty root partition by
 //! systemd-tmpfiles at boot.
@@ -14,12 +14,9 @@ use crate::run;
 /// The tmpfiles.d file that recreates /etc from the factory copy.
 pub const FACTORY_ETC_TMPFILES: &str = "usr/lib/tmpfiles.d/00-stela-factory-etc.conf";
 
-/// Copy `rootfs` to `tree` and customise it. Returns the installed packages with their
-/// versions, for the manifest.
-pub fn run(recipe: &Recipe, rootfs: &Path, tree: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let mut cp = run::command("cp");
-    cp.args(["-a", "--reflink=auto"]).arg(rootfs).arg(tree);
-    run::run(&mut cp, "copying the cached tree")?;
+/// Customise `tree` (an [`super::overlay::Overlay`] over the cached root file system).
+/// Returns the installed packages with their versions, for the manifest.
+pub fn run(recipe: &Recipe, tree: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let _ = std::fs::remove_file(tree.join(".stela-complete"));
 
     write_files(recipe, tree)?;
