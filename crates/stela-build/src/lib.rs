@@ -33,6 +33,8 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// Where downloaded packages and cached steps are kept between builds.
     pub cache: PathBuf,
+    /// Build even if `out` already holds the outputs of the same inputs.
+    pub force: bool,
 }
 
 /// Hears about the steps as they run (the CLI draws progress from it).
@@ -67,6 +69,17 @@ pub struct BuildResult {
     pub steps: Vec<StepTiming>,
     /// Seconds for the whole build.
     pub total_seconds: f64,
+    /// True when `out` already held the outputs of the same inputs and nothing was built.
+    pub up_to_date: bool,
+    /// The build's peak resident memory in KiB: stela itself, not the tools it ran.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The peak resident set size of this process (`VmHWM` in /proc/self/status), KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub(crate) struct Timer<'a> {
@@ -126,6 +139,24 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     };
     let recipe = &opts.recipe;
     let rootfs = timer.step("rootfs", || steps::rootfs::ensure(recipe, &opts.cache))?;
+    let inputs = steps::uptodate::inputs_digest(recipe, &rootfs, &opts.keys)?;
+    if !opts.force {
+        if let Some(manifest) = steps::uptodate::check(&out, &inputs) {
+            tracing::info!(
+                "{} holds the outputs of these inputs: nothing to build",
+                out.display()
+            );
+            return Ok(BuildResult {
+                image: out.join(&manifest.image),
+                manifest_path: out.join(manifest::FILE),
+                manifest,
+                steps: std::mem::take(&mut timer.timings),
+                total_seconds: start.elapsed().as_secs_f64(),
+                up_to_date: true,
+                peak_rss_kib: peak_rss_kib(),
+            });
+        }
+    }
     // Declared after `work`, so unmounted before the work directory is removed.
     let overlay =
         steps::overlay::Overlay::mount(&rootfs.tree, work.path(), &work.path().join("tree"))?;
@@ -170,6 +201,7 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         };
         manifest::write(recipe, stage.path(), &image, &verity, &inputs).map(|m| (m, false))
     })?;
+    steps::uptodate::record(stage.path(), &inputs, &manifest)?;
     let steps_timings = std::mem::take(&mut timer.timings);
 
     steps::publish::replace_dir(stage, &out)?;
@@ -179,6 +211,8 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         manifest,
         steps: steps_timings,
         total_seconds: start.elapsed().as_secs_f64(),
+        up_to_date: false,
+        peak_rss_kib: peak_rss_kib(),
     })
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stela_recipe::Recipe;
 
 use crate::steps::sources::{Sources, SuiteRelease};
@@ -13,7 +13,7 @@ use crate::steps::verity::VerityOutput;
 pub const FILE: &str = "manifest.json";
 
 /// One output file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Artifact {
     /// File name in the output directory.
     pub file: String,
@@ -24,7 +24,7 @@ pub struct Artifact {
 }
 
 /// One installed package.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Package {
     /// Debian package name.
     pub name: String,
@@ -39,7 +39,7 @@ pub struct Package {
 
 /// Versions of the tools whose output is in the image: a new erofs-utils can move every
 /// block of the usr image, a new dracut changes the initrd.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tools {
     /// stela itself.
     pub stela: String,
@@ -64,7 +64,7 @@ pub struct Inputs<'a> {
 }
 
 /// The manifest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     /// Format of this file.
     pub manifest_version: u32,
@@ -102,6 +102,33 @@ fn version_of(packages: &[(String, String)], name: &str) -> Option<String> {
         .iter()
         .find(|(p, _)| p == name)
         .map(|(_, v)| v.clone())
+}
+
+#[cfg(test)]
+impl Manifest {
+    /// A manifest with one artifact and nothing else, for tests.
+    pub(crate) fn for_tests(image: &str) -> Manifest {
+        Manifest {
+            manifest_version: 2,
+            name: "t".into(),
+            version: "1".into(),
+            root_hash: String::new(),
+            image: image.into(),
+            artifacts: vec![Artifact {
+                file: image.into(),
+                size: 0,
+                sha256: String::new(),
+            }],
+            suites: Vec::new(),
+            tools: Tools {
+                stela: String::new(),
+                erofs_utils: None,
+                dracut: None,
+                systemd: None,
+            },
+            packages: Vec::new(),
+        }
+    }
 }
 
 /// Hash every file in `dir` and write the manifest there.

@@ -40,4 +40,7 @@ pub use error::{GptError, HeaderKind};
 pub use guid::{Guid, VerityPartitionUuids};
 pub use layout::{DiskLayout, DiskSize, PartitionSpec, PlacedPartition, ALIGNMENT};
 pub use reader::{GptDisk, GptPartition};
-pub use writer::{copy_into_fresh_partition, copy_into_partition, write_tables, ImageFile};
+pub use writer::{
+    copy_file_into_fresh_partition, copy_into_fresh_partition, copy_into_partition, write_tables,
+    ImageFile,
+};

@@ -74,7 +74,7 @@ pub fn copy_into_partition<W: Write + Seek, R: Read>(
     partition: &PlacedPartition,
     content: &mut R,
 ) -> Result<u64, GptError> {
-    copy(disk, partition, content, ZeroBlocks::Write)
+    copy(disk, partition, 0, content, ZeroBlocks::Write)
 }
 
 /// Like [`copy_into_partition`], for a partition of a fresh (sparse, all-zero) image:
@@ -85,7 +85,51 @@ pub fn copy_into_fresh_partition<W: Write + Seek, R: Read>(
     partition: &PlacedPartition,
     content: &mut R,
 ) -> Result<u64, GptError> {
-    copy(disk, partition, content, ZeroBlocks::Skip)
+    copy(disk, partition, 0, content, ZeroBlocks::Skip)
+}
+
+/// Like [`copy_into_fresh_partition`] for content in a file, whose holes are not even
+/// read: a FAT image is mostly holes, and reading a hole makes the kernel clear page
+/// cache for it, which costs more than the copy. Returns the file's length.
+pub fn copy_file_into_fresh_partition<W: Write + Seek>(
+    disk: &mut W,
+    partition: &PlacedPartition,
+    content: &File,
+) -> Result<u64, GptError> {
+    let name = format!("partition {} ({:?})", partition.index, partition.spec.label);
+    let read_err = || GptError::io(format!("reading the content of {name}"));
+    let len = content.metadata().map_err(read_err())?.len();
+    if len > partition.len() {
+        return Err(GptError::ContentTooLarge {
+            index: partition.index,
+            label: partition.spec.label.clone(),
+            capacity: partition.len(),
+        });
+    }
+    let mut pos = 0u64;
+    while pos < len {
+        let data = match rustix::fs::seek(content, rustix::fs::SeekFrom::Data(pos)) {
+            Ok(d) => d.min(len),
+            // No data after pos.
+            Err(rustix::io::Errno::NXIO) => len,
+            // A file system without SEEK_DATA: read everything.
+            Err(rustix::io::Errno::INVAL) => pos,
+            Err(e) => return Err(read_err()(e.into())),
+        };
+        if data >= len {
+            break;
+        }
+        let end = match rustix::fs::seek(content, rustix::fs::SeekFrom::Hole(data)) {
+            Ok(h) => h.min(len),
+            Err(_) => len,
+        };
+        let mut reader = content;
+        reader.seek(SeekFrom::Start(data)).map_err(read_err())?;
+        let mut extent = reader.take(end - data);
+        copy(disk, partition, data, &mut extent, ZeroBlocks::Skip)?;
+        pos = end;
+    }
+    Ok(len)
 }
 
 /// Whether blocks of zeros are written or left as holes.
@@ -95,9 +139,12 @@ enum ZeroBlocks {
     Skip,
 }
 
+/// Copies `content` into `partition` from byte `start` of the partition; the bytes
+/// copied. Runs of blocks are written at once (one seek and one write each).
 fn copy<W: Write + Seek, R: Read>(
     disk: &mut W,
     partition: &PlacedPartition,
+    start: u64,
     content: &mut R,
     zeros: ZeroBlocks,
 ) -> Result<u64, GptError> {
@@ -112,22 +159,37 @@ fn copy<W: Write + Seek, R: Read>(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(GptError::io(format!("reading the content of {name}"))(e)),
         };
-        if copied + n as u64 > capacity {
+        if start + copied + n as u64 > capacity {
             return Err(GptError::ContentTooLarge {
                 index: partition.index,
                 label: partition.spec.label.clone(),
                 capacity,
             });
         }
-        for (i, block) in buf[..n].chunks(4096).enumerate() {
-            if zeros == ZeroBlocks::Skip && block.iter().all(|&b| b == 0) {
+        let chunk = &buf[..n];
+        let is_zero = |b: &[u8]| zeros == ZeroBlocks::Skip && b.iter().all(|&x| x == 0);
+        let mut i = 0;
+        while i < n {
+            let block_end = (i + 4096).min(n);
+            if is_zero(&chunk[i..block_end]) {
+                i = block_end;
                 continue;
             }
-            let at = partition.offset() + copied + (i * 4096) as u64;
+            // Extend the run over the following blocks that are not zeros.
+            let mut run_end = block_end;
+            while run_end < n {
+                let next = (run_end + 4096).min(n);
+                if is_zero(&chunk[run_end..next]) {
+                    break;
+                }
+                run_end = next;
+            }
+            let at = partition.offset() + start + copied + i as u64;
             disk.seek(SeekFrom::Start(at))
                 .map_err(GptError::io(format!("seeking in {name}")))?;
-            disk.write_all(block)
+            disk.write_all(&chunk[i..run_end])
                 .map_err(GptError::io(format!("writing {name}")))?;
+            i = run_end;
         }
         copied += n as u64;
     }
@@ -250,5 +312,27 @@ mod tests {
         let mut disk = Cursor::new(vec![0u8; layout.disk_size() as usize]);
         let e = copy_into_fresh_partition(&mut disk, &part, &mut too_big.as_slice()).unwrap_err();
         assert!(e.to_string().contains("p1"), "{e}");
+
+        // From a sparse file: holes skipped, data runs (over block boundaries) copied.
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("content");
+        let mut f = File::create(&path).expect("create");
+        f.seek(SeekFrom::Start(300 * 1024)).expect("seek");
+        f.write_all(&[3u8; 10_000]).expect("w");
+        f.write_all(&[0u8; 8192]).expect("w");
+        f.write_all(b"end").expect("w");
+        f.set_len(900 * 1024).expect("len");
+        drop(f);
+        let expected = std::fs::read(&path).expect("read");
+        let mut disk = Cursor::new(vec![0u8; layout.disk_size() as usize]);
+        let file = File::open(&path).expect("open");
+        let n = copy_file_into_fresh_partition(&mut disk, &part, &file).expect("copy file");
+        assert_eq!(n, expected.len() as u64);
+        let bytes = disk.into_inner();
+        assert_eq!(&bytes[at..at + expected.len()], expected.as_slice());
+        assert!(bytes[at + expected.len()..at + part.len() as usize]
+            .iter()
+            .all(|&b| b == 0));
     }
 }

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use stela_gpt::{
-    copy_into_fresh_partition, types, Attributes, DiskLayout, DiskSize, Guid, ImageFile,
+    copy_file_into_fresh_partition, types, Attributes, DiskLayout, DiskSize, Guid, ImageFile,
     PartitionSpec, PlacedPartition, VerityPartitionUuids,
 };
 use stela_verity::RootHash;
@@ -172,11 +172,11 @@ impl ImagePlan {
                 label: part.spec.label.clone(),
                 source,
             };
-            let mut f = File::open(path).map_err(|source| ImageError::OpenContent {
+            let f = File::open(path).map_err(|source| ImageError::OpenContent {
                 content: path.to_owned(),
                 source,
             })?;
-            copy_into_fresh_partition(image.file_mut(), part, &mut f).map_err(content_err)?;
+            copy_file_into_fresh_partition(image.file_mut(), part, &f).map_err(content_err)?;
         }
         image.persist().map_err(write_err)?;
         Ok(out.to_owned())

@@ -14,6 +14,7 @@ pub mod rootfs;
 pub mod secrets;
 pub mod sources;
 pub mod uki;
+pub mod uptodate;
 pub mod usr;
 pub mod verity;
 

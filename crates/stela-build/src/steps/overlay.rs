@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
+use rustix::mount::{mount, mount_bind, unmount, MountFlags, UnmountFlags};
 
 /// A mounted overlay; unmounted when dropped.
 #[derive(Debug)]
@@ -74,6 +74,38 @@ impl Drop for Overlay {
         // and leave the cache's tree mounted under the work directory.
         if let Err(e) = unmount(&self.merged, UnmountFlags::DETACH) {
             tracing::warn!("unmounting the overlay at {}: {e}", self.merged.display());
+        }
+    }
+}
+
+/// A host directory bind-mounted into the tree, so that a tool run in the chroot writes
+/// its output straight into the build's staging directory (a write into the overlay
+/// would have to be copied out: a rename across file systems).
+#[derive(Debug)]
+pub struct Bind {
+    target: PathBuf,
+}
+
+impl Bind {
+    /// Bind `source` at `target` (created).
+    pub fn mount(source: &Path, target: &Path) -> anyhow::Result<Bind> {
+        std::fs::create_dir_all(target)
+            .with_context(|| format!("creating {}", target.display()))?;
+        mount_bind(source, target).with_context(|| {
+            format!("bind-mounting {} at {}", source.display(), target.display())
+        })?;
+        Ok(Bind {
+            target: target.to_owned(),
+        })
+    }
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        if let Err(e) = unmount(&self.target, UnmountFlags::DETACH) {
+            tracing::warn!("unmounting {}: {e}", self.target.display());
+        } else if let Err(e) = std::fs::remove_dir(&self.target) {
+            tracing::warn!("removing {}: {e}", self.target.display());
         }
     }
 }

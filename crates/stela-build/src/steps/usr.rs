@@ -30,7 +30,17 @@ pub fn build(
 ) -> anyhow::Result<UsrImage> {
     let uuid = super::derive_uuid(recipe, "usr-erofs-uuid");
     let epoch = super::source_date_epoch()?;
-    let inner = "var/tmp/stela-usr.erofs";
+    // mkfs.erofs writes into the directory of `out`, bound into the tree.
+    let out_dir = out
+        .parent()
+        .with_context(|| format!("{} names no directory", out.display()))?;
+    let out_name = out
+        .file_name()
+        .with_context(|| format!("{} names no file", out.display()))?
+        .to_string_lossy();
+    let bind_rel = "var/tmp/stela-usr-out";
+    let bind = super::overlay::Bind::mount(out_dir, &tree.join(bind_rel))?;
+    let inner = format!("{bind_rel}/{out_name}");
     let mut cmd = run::command("chroot");
     cmd.env("SOURCE_DATE_EPOCH", epoch.to_string())
         .arg(tree)
@@ -41,7 +51,7 @@ pub fn build(
         .arg(format!("/{inner}"))
         .arg("/usr");
     run::run(&mut cmd, "making the usr image with mkfs.erofs")?;
-    super::move_file(&tree.join(inner), out)?;
+    drop(bind);
     let size = std::fs::metadata(out)
         .with_context(|| format!("reading {}", out.display()))?
         .len();

@@ -35,6 +35,9 @@ pub struct BuildArgs {
     /// Print the result (outputs, per-step timings) as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Build even if --out already holds the outputs of the same inputs, unchanged.
+    #[arg(long)]
+    force: bool,
 }
 
 struct Progress {
@@ -114,6 +117,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         keys,
         out: args.out.clone(),
         cache: args.cache.clone(),
+        force: args.force,
     };
     let mut progress = Progress {
         quiet: args.json && !std::io::stderr().is_terminal(),
@@ -134,6 +138,14 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             );
         }
         println!("  {:<10} {:>7.1} s", "total", result.total_seconds);
+        if result.up_to_date {
+            println!(
+                "up to date: the outputs of these inputs were already there (--force rebuilds)"
+            );
+        }
+        if let Some(kib) = result.peak_rss_kib {
+            println!("peak memory of stela: {} MiB", kib / 1024);
+        }
     }
     Ok(Outcome::Success)
 }
