@@ -28,6 +28,11 @@ recipe=crates/stela-recipe/default-recipe.toml
 plus=$work/plus-one.toml
 sed 's/^packages = \[/packages = [\n    "less",/' "$recipe" >"$plus"
 grep -q '"less"' "$plus" || { echo "speed: could not add a package to $recipe" >&2; exit 1; }
+# The same with a unit that prints systemd-analyze once booted (bench/analyze): the
+# per-phase report of the first boot. Only this recipe has it.
+analyze=$work/analyze.toml
+sed "s|^version = \(.*\)|version = \1\noverlay = [\"$PWD/bench/analyze\"]|" "$recipe" >"$analyze"
+grep -q '^overlay' "$analyze" || { echo "speed: could not add the overlay to $recipe" >&2; exit 1; }
 
 declare -A best
 note() {  # note NAME SECONDS: keep the minimum
@@ -38,9 +43,9 @@ note() {  # note NAME SECONDS: keep the minimum
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 
-stela_build() {  # stela_build RECIPE OUT: seconds
+stela_build() {  # stela_build RECIPE OUT [ARGS...]: seconds
     local s; s=$(now)
-    "$stela" build "$1" --keys "$keys" --cache "$cache" --out "$2" --json >"$2.json"
+    "$stela" build "$1" --keys "$keys" --cache "$cache" --out "$2" --json "${@:3}" >"$2.json"
     since "$s"
 }
 mkosi_wall() {  # mkosi_wall LOG: the "== LABEL: N s wall" figure of run.sh's output
@@ -59,7 +64,12 @@ for r in $(seq 1 "$rounds"); do
     "$anchor/run.sh" warm 1 >"$work/mkosi-warm.log" 2>&1
     note "mkosi full (warm debs)" "$(mkosi_wall "$work/mkosi-warm.log")"
     # The same recipe again.
-    note "stela again" "$(stela_build "$recipe" "$work/out")"
+    # --force: everything after the cached tree and initrd is done again, as mkosi
+    # --incremental does; without it, stela finds its outputs up to date.
+    note "stela again" "$(stela_build "$recipe" "$work/out" --force)"
+    cp "$work/out.json" "$work/again.json"
+    note "stela again, up to date" "$(stela_build "$recipe" "$work/out")"
+    jq -e .up_to_date "$work/out.json" >/dev/null || { echo "speed: the second build was not up to date" >&2; exit 1; }
     if [ "$r" = 1 ]; then "$anchor/run.sh" incr 0 >"$work/mkosi-incr.log" 2>&1; fi
     "$anchor/run.sh" again 1 >"$work/mkosi-again.log" 2>&1
     note "mkosi again (--incremental)" "$(mkosi_wall "$work/mkosi-again.log")"
@@ -85,10 +95,24 @@ for f in "full (warm debs)" "again" "boot to login:"; do
     printf '%-34s %8.1f %8.1f %6s\n' "$f" "${best[stela $f]}" "${best[$key_m]}" \
         "$(ratio "${best[stela $f]}" "${best[$key_m]}")"
 done
+printf '%-34s %8.1f %8.1f %6s\n' "again, outputs up to date" "${best[stela again, up to date]}" \
+    "${best[mkosi again (--incremental)]}" \
+    "$(ratio "${best[stela again, up to date]}" "${best[mkosi again (--incremental)]}")"
 printf '%-34s %8.1f %8s %6s\n' "plus one package (of stela full)" "${best[stela plus one package]}" "-" \
     "$(ratio "${best[stela plus one package]}" "${best[stela full (warm debs)]}")"
 echo "usr image: stela $((usr_stela / 1048576)) MiB, mkosi partition $usr_mkosi (erofs inside is smaller)"
 echo "stela per step (last full build):"
 jq -r '.steps[] | "  \(.step) \(.seconds*10|floor/10) s"' "$work/full.json"
-echo "stela per step (last again):"
-jq -r '.steps[] | "  \(.step) \(.seconds*10|floor/10) s\(if .cached then " (cached)" else "" end)"' "$work/out.json"
+echo "stela peak memory (full build): $(( $(jq .peak_rss_kib "$work/full.json") / 1024 )) MiB"
+echo "stela per step (last again --force):"
+jq -r '.steps[] | "  \(.step) \(.seconds*10|floor/10) s\(if .cached then " (cached)" else "" end)"' "$work/again.json"
+
+# First boot, per phase: the analyze recipe (the default plus a unit that prints
+# systemd-analyze on the console once booted).
+"$stela" build "$analyze" --keys "$keys" --cache "$cache" --out "$work/out-analyze" --json >/dev/null
+aimage=$(find "$work/out-analyze" -maxdepth 1 -name '*.raw' | head -n1)
+"$stela" qemu "$aimage" --until STELA-ANALYZE-END --timeout 900 >"$work/boot-analyze.log" 2>&1 || true
+echo
+echo "== first boot of the default image, systemd-analyze (TCG)"
+sed -n '/STELA-ANALYZE-BEGIN/,/STELA-ANALYZE-END/p' "$work/boot-analyze.log" | grep -v STELA-ANALYZE | tr -d '\r'
+rm -rf "$work/out-analyze"
