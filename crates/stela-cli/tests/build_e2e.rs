@@ -182,6 +182,57 @@ fn check_no_secrets(usr: &Path, dir: &Path, cache: &Path, rootfs_key: &str) {
     assert!(extracted
         .join("share/factory/etc/ssh/sshd_config")
         .is_file());
+    check_content(&extracted, cache);
+}
+
+/// The recipe's `[content]` defaults: no documentation, man pages or translations in
+/// /usr, but every package's copyright file. The packages do ship them (systemd's .deb,
+/// listed by dpkg-deb), so their absence is the build's doing.
+fn check_content(extracted: &Path, cache: &Path) {
+    let deb = std::fs::read_dir(cache.join("debs"))
+        .expect("listing the package cache")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("systemd_"))
+        })
+        .expect("systemd's .deb in the package cache");
+    let listing = run_ok(std::process::Command::new("dpkg-deb").arg("-c").arg(&deb));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for shipped in [
+        "./usr/share/man/",
+        "./usr/share/doc/systemd/",
+        "LC_MESSAGES/systemd.mo",
+    ] {
+        assert!(
+            listing.contains(shipped),
+            "{} ships {shipped}",
+            deb.display()
+        );
+    }
+    assert!(extracted.join("share/doc/systemd/copyright").is_file());
+    assert!(
+        !extracted.join("share/man").exists(),
+        "man pages in the usr image"
+    );
+    let docs = run_ok(
+        std::process::Command::new("find")
+            .arg(extracted.join("share/doc"))
+            .args(["-type", "f", "!", "-name", "copyright"]),
+    );
+    let docs = String::from_utf8_lossy(&docs.stdout);
+    assert!(
+        docs.trim().is_empty(),
+        "documentation in the usr image:\n{docs}"
+    );
+    let mo = run_ok(
+        std::process::Command::new("find")
+            .arg(extracted.join("share/locale"))
+            .args(["-name", "*.mo"]),
+    );
+    let mo = String::from_utf8_lossy(&mo.stdout);
+    assert!(mo.trim().is_empty(), "translations in the usr image:\n{mo}");
 }
 
 fn work_dir() -> PathBuf {

@@ -40,7 +40,7 @@ pub struct Content {
     /// Keep /usr/share/doc, /usr/share/man and /usr/share/info (default no; the packages'
     /// copyright files are always kept).
     pub docs: bool,
-    /// The languages whose message catalogues (`/usr/share/locale/<lang>/`) are kept; none
+    /// The languages whose message catalogues (`/usr/share/locale/<lang>/LC_*/`) are kept; none
     /// by default.
     pub translations: Vec<Language>,
 }
@@ -61,7 +61,7 @@ impl Content {
                 .map(String::from),
             );
         }
-        filters.push("path-exclude=/usr/share/locale/*/LC_MESSAGES/*".to_owned());
+        filters.push("path-exclude=/usr/share/locale/*/LC_*/*".to_owned());
         for lang in &self.translations {
             filters.push(format!("path-include=/usr/share/locale/{lang}/*"));
         }
@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(
             c.dpkg_filters(),
             [
-                "path-exclude=/usr/share/locale/*/LC_MESSAGES/*",
+                "path-exclude=/usr/share/locale/*/LC_*/*",
                 "path-include=/usr/share/locale/de/*"
             ]
         );

@@ -633,7 +633,7 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
     // every build cache; change it on purpose only.
     assert_eq!(
         a.rootfs_inputs().digest().to_string(),
-        "f958e34fef978fa3c2c3c2a5a39c270e9179e1ce1659a1ed85397c56343e2b02"
+        "9301f3a6c1965b7781743512d3a5e51265e20e46b8151a542cb26c965f474dc8"
     );
     assert!(a
         .rootfs_inputs()
