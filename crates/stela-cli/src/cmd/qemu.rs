@@ -61,6 +61,10 @@ pub struct QemuArgs {
     /// A guest reset ends the run (QEMU's -no-reboot).
     #[arg(long)]
     no_reboot: bool,
+    /// Arguments after `--` go to QEMU unchanged, after stela's own (an SMBIOS string, a
+    /// second disk, a monitor socket).
+    #[arg(last = true, value_name = "QEMU_ARGS")]
+    qemu_args: Vec<String>,
 }
 
 /// Run `stela qemu`.
@@ -76,7 +80,8 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
         .persist(args.persist)
         .memory_mib(args.memory)
         .timeout(timeout)
-        .no_reboot(args.no_reboot);
+        .no_reboot(args.no_reboot)
+        .extra_args(args.qemu_args.iter().cloned());
     if let Some(v) = &args.until {
         config = config.until(v);
     }
