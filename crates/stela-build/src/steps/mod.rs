@@ -8,6 +8,7 @@ pub mod esp;
 pub mod freshness;
 pub mod initrd;
 pub mod keys;
+pub mod layer;
 pub mod overlay;
 pub mod publish;
 pub mod rootfs;
