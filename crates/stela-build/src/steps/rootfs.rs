@@ -18,6 +18,10 @@ use super::layer::{self, Made, Outcome};
 use super::sources::{self, Sources};
 use crate::run;
 
+/// mmdebstrap's variant: the essential packages and those of priority required, then
+/// the recipe's (a layered install repeats what this selects, see [`layer::apt`]).
+pub(crate) const VARIANT: &str = "minbase";
+
 /// The marker of a finished tree.
 pub(crate) const COMPLETE: &str = ".stela-complete";
 
@@ -129,7 +133,7 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     // seconds, and never used: the initrd step makes the image's own). Debian's kernel
     // hooks skip the initramfs when INITRD is "No".
     cmd.env("INITRD", "No")
-        .arg("--variant=minbase")
+        .arg(format!("--variant={VARIANT}"))
         .arg("--mode=root")
         .arg("--format=directory")
         .arg(format!("--architectures={}", inputs.architecture))

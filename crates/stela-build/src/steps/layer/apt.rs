@@ -114,6 +114,26 @@ impl AptConfig {
     }
 }
 
+/// The package list mmdebstrap gives apt after the essential packages, for its variant
+/// `variant`: the recipe's packages (`includes`, sorted), then the pattern of the
+/// variant's priorities (`minbase` is `required`: the `Priority: required` packages of
+/// the suite that are not essential).
+pub fn mmdebstrap_packages(
+    variant: &str,
+    suite: &str,
+    architecture: &str,
+    includes: &[String],
+) -> anyhow::Result<Vec<String>> {
+    if variant != "minbase" && variant != "required" {
+        bail!("a layered install knows mmdebstrap's minbase variant only, not {variant}");
+    }
+    let mut out = includes.to_vec();
+    out.push(format!(
+        "?narrow(?or(?archive(^{suite}$),?codename(^{suite}$)),?architecture({architecture}),?and(?priority(required),?not(?essential)))"
+    ));
+    Ok(out)
+}
+
 /// What apt does to a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {

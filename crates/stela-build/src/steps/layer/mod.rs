@@ -293,6 +293,7 @@ impl<'a> Layer<'a> {
             &layer.merged,
             &layer.upper,
             &work.join("overlay-work"),
+            &work.join("apt"),
             &layer.archives,
         ] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -320,9 +321,9 @@ impl<'a> Layer<'a> {
         let essential = apt::installed(&self.base_apt().join(ESSENTIAL_STATUS))?;
         let base_installed = apt::installed(&self.base.tree.join("var/lib/dpkg/status"))?;
         let full_conf = self.config("full", &self.base_apt().join(ESSENTIAL_STATUS), None)?;
-        let full = full_conf.simulate(&self.inputs.package_list())?;
+        let full = full_conf.simulate(&self.packages(&self.inputs.package_list())?)?;
         let base_list: Vec<String> = self.base.packages.iter().cloned().collect();
-        let base_plan = full_conf.simulate(&base_list)?;
+        let base_plan = full_conf.simulate(&self.packages(&base_list)?)?;
         let mut expected = essential.clone();
         for step in &full {
             match (&step.action, &step.version) {
@@ -399,9 +400,11 @@ impl<'a> Layer<'a> {
         let mut words: BTreeSet<String> = new.iter().cloned().collect();
         let mut paths = BTreeSet::new();
         for p in &owned.paths {
-            let full_path = self.merged.join(p);
-            if full_path.is_dir() {
-                continue;
+            // Only what is there: dpkg lists directories, and files that its path
+            // filters kept out.
+            match std::fs::symlink_metadata(self.merged.join(p)) {
+                Ok(m) if !m.is_dir() => {}
+                _ => continue,
             }
             let text = p.to_string_lossy();
             paths.insert(format!("/{text}"));
@@ -471,6 +474,16 @@ impl<'a> Layer<'a> {
             made,
             work: self.work.clone(),
         }))
+    }
+
+    /// What mmdebstrap asks apt for after the essential packages, for `includes`.
+    fn packages(&self, includes: &[String]) -> anyhow::Result<Vec<String>> {
+        apt::mmdebstrap_packages(
+            super::rootfs::VARIANT,
+            &self.inputs.suite.to_string(),
+            &self.arch,
+            includes,
+        )
     }
 
     fn config(
@@ -568,7 +581,9 @@ impl<'a> Layer<'a> {
             &m.join("var/lib/dpkg/status"),
             Some(&m.join("var/lib/apt/extended_states")),
         )?;
-        let result = conf.install(&self.inputs.package_list());
+        let result = self
+            .packages(&self.inputs.package_list())
+            .and_then(|p| conf.install(&p));
 
         // Undone whether apt succeeded or not.
         let _ = std::fs::remove_file(&policy);
