@@ -93,10 +93,16 @@ impl AptConfig {
         let mut cmd = self.command();
         cmd.args(["--simulate", "--quiet", "--yes", "install"])
             .args(packages);
+        let start = std::time::Instant::now();
         let out = run::run(
             &mut cmd,
             "resolving the package set with apt-get --simulate",
         )?;
+        tracing::debug!(
+            "apt-get --simulate ({}) took {:.1} s",
+            self.file.display(),
+            start.elapsed().as_secs_f64()
+        );
         Ok(parse_simulation(&out))
     }
 

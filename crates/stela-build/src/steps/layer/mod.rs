@@ -200,6 +200,7 @@ pub fn build(
         .tempdir_in(root)
         .with_context(|| format!("creating a directory in {}", root.display()))?;
     let mut chosen = None;
+    let asked = std::time::Instant::now();
     for base in candidates.iter().take(3) {
         match freshness::check(&inputs.sources, &base.sources, check.path()) {
             Freshness::Current => {
@@ -229,9 +230,10 @@ pub fn build(
         .filter(|p| !base.packages.contains(p))
         .collect();
     tracing::info!(
-        "rootfs {key}: adding {} to the cached tree {}",
+        "rootfs {key}: adding {} to the cached tree {} (current: archive asked in {:.1} s)",
         added_names.join(" "),
-        base.key
+        base.key,
+        asked.elapsed().as_secs_f64()
     );
     let work = root.join(format!(".layer-{key}"));
     mounts::remove_work_dir(&work)?;
@@ -306,6 +308,7 @@ impl<'a> Layer<'a> {
     }
 
     fn run(&mut self) -> anyhow::Result<Outcome> {
+        let mut phases = Phases::new();
         // apt's lists of the base, as hard links: apt only reads them.
         diff::link_tree(&self.base_apt().join(LISTS), &self.lists)?;
         let partial_lists = self.lists.join("partial");
@@ -320,10 +323,23 @@ impl<'a> Layer<'a> {
         // 1 and 2: what the full build would install, and in which order.
         let essential = apt::installed(&self.base_apt().join(ESSENTIAL_STATUS))?;
         let base_installed = apt::installed(&self.base.tree.join("var/lib/dpkg/status"))?;
-        let full_conf = self.config("full", &self.base_apt().join(ESSENTIAL_STATUS), None)?;
-        let full = full_conf.simulate(&self.packages(&self.inputs.package_list())?)?;
+        let essential_status = self.base_apt().join(ESSENTIAL_STATUS);
+        let full_conf = self.config("full", &essential_status, None)?;
+        let base_conf = self.config("base", &essential_status, None)?;
+        let full_list = self.packages(&self.inputs.package_list())?;
         let base_list: Vec<String> = self.base.packages.iter().cloned().collect();
-        let base_plan = full_conf.simulate(&self.packages(&base_list)?)?;
+        let base_list = self.packages(&base_list)?;
+        // Side by side (each is ~2 s of apt's resolver on one core), each with its own
+        // binary cache of the lists so that neither waits for or overwrites the other's.
+        let (full, base_plan) = std::thread::scope(|s| {
+            let full = s.spawn(|| full_conf.simulate(&full_list));
+            let base = base_conf.simulate(&base_list);
+            let full = full
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the apt-get --simulate thread panicked")));
+            (full, base)
+        });
+        let (full, base_plan) = (full?, base_plan?);
         let mut expected = essential.clone();
         for step in &full {
             match (&step.action, &step.version) {
@@ -358,8 +374,10 @@ impl<'a> Layer<'a> {
             ));
         }
 
+        phases.mark("simulate");
         // The install, mmdebstrap's way.
         self.install()?;
+        phases.mark("install");
         let installed = apt::installed(&self.merged.join("var/lib/dpkg/status"))?;
         if installed != expected {
             let diff: Vec<String> = expected
@@ -437,6 +455,7 @@ impl<'a> Layer<'a> {
             )));
         }
 
+        phases.mark("check");
         // The new tree: the base's files as links, the changes copied in.
         let partial = self.root.join(format!(".partial-{}", self.key));
         if partial.exists() {
@@ -453,8 +472,13 @@ impl<'a> Layer<'a> {
             .collect();
         let found = sources::read_lists(&self.lists, &as_vec)?;
         super::rootfs::check_suites(&self.inputs.sources, &found)?;
-        std::fs::remove_dir_all(&partial_lists)
-            .with_context(|| format!("removing {}", partial_lists.display()))?;
+        // What apt made beside the lists (mmdebstrap removes auxfiles too).
+        for made in [partial_lists, self.lists.join("auxfiles")] {
+            if made.exists() {
+                std::fs::remove_dir_all(&made)
+                    .with_context(|| format!("removing {}", made.display()))?;
+            }
+        }
         let apt_state = self.work.join("apt");
         let essential_copy = apt_state.join(ESSENTIAL_STATUS);
         std::fs::copy(self.base_apt().join(ESSENTIAL_STATUS), &essential_copy)
@@ -467,6 +491,17 @@ impl<'a> Layer<'a> {
                 .map(|p| (p.clone(), installed[p].clone()))
                 .collect(),
         };
+        phases.mark("tree");
+        tracing::info!(
+            "rootfs {}: {} on {} ({phases})",
+            self.key,
+            made.added
+                .iter()
+                .map(|(p, v)| format!("{p} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.base.key
+        );
         Ok(Outcome::Layered(Staged {
             tree: partial,
             apt: apt_state,
@@ -500,7 +535,12 @@ impl<'a> Layer<'a> {
             status,
             extended_states.unwrap_or(&none),
             &self.lists,
-            &self.work.join("srcpkgcache.bin"),
+            // The install reuses the full simulation's.
+            &self.work.join(if name == "base" {
+                "srcpkgcache-base.bin"
+            } else {
+                "srcpkgcache.bin"
+            }),
         )
     }
 
@@ -604,6 +644,39 @@ impl<'a> Layer<'a> {
         tracing::debug!("apt-get: {log}");
         keep_new_debs(&self.archives, self.debs, &before)?;
         cleanup(&m)
+    }
+}
+
+/// Seconds per phase of a layered install, for the log.
+struct Phases {
+    last: std::time::Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases {
+            last: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done
+            .push((name, now.duration_since(self.last).as_secs_f64()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .done
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.1} s"))
+            .collect();
+        f.write_str(&parts.join(", "))
     }
 }
 
