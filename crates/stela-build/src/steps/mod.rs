@@ -9,6 +9,7 @@ pub mod freshness;
 pub mod initrd;
 pub mod keys;
 pub mod kmods;
+pub mod layer;
 pub mod overlay;
 pub mod publish;
 pub mod rootfs;

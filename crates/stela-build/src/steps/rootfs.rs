@@ -3,7 +3,10 @@
 //! content ([`stela_recipe::RootfsInputs`]: suites, architecture, package set).
 //!
 //! Beside each cached tree lies `<key>.sources.json` ([`super::sources::Sources`]): the
-//! Release files the packages came from and the versions each suite offered.
+//! Release files the packages came from and the versions each suite offered; and, for
+//! adding packages to it later ([`super::layer`]), `<key>.apt` (apt's lists and the dpkg
+//! status after the essential packages) and `<key>.made.json` (its inputs, and the tree
+//! it was layered on, if it was).
 
 use std::path::{Path, PathBuf};
 
@@ -11,10 +14,16 @@ use anyhow::Context;
 use stela_recipe::Recipe;
 
 use super::freshness::{self, Freshness};
+use super::layer::{self, Made, Outcome};
 use super::sources::{self, Sources};
 use crate::run;
 
-const COMPLETE: &str = ".stela-complete";
+/// mmdebstrap's variant: the essential packages and those of priority required, then
+/// the recipe's (a layered install repeats what this selects, see [`layer::apt`]).
+pub(crate) const VARIANT: &str = "minbase";
+
+/// The marker of a finished tree.
+pub(crate) const COMPLETE: &str = ".stela-complete";
 
 /// The digest the rootfs is cached under.
 pub fn cache_key(recipe: &Recipe) -> String {
@@ -68,27 +77,63 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
             }
         }
     }
-    run::require("mmdebstrap", "mmdebstrap")?;
     let debs = cache.join("debs");
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    match layer::build(&inputs, &key, &root, &debs) {
+        Ok(Outcome::Layered(staged)) => {
+            put_in_place(
+                &root,
+                &key,
+                &staged.tree,
+                &staged.apt,
+                &staged.sources,
+                &staged.made,
+            )?;
+            layer::mounts::remove_work_dir(&staged.work)?;
+            return Ok((
+                Rootfs {
+                    tree: dir,
+                    sources: staged.sources,
+                },
+                false,
+            ));
+        }
+        Ok(Outcome::NoBase) => {}
+        Ok(Outcome::Refused(why)) => {
+            tracing::info!(
+                "rootfs {key}: not layered on a cached tree: {why}; installing every package"
+            );
+        }
+        // A mount that stays must stop the build: nothing may remove what is below it.
+        Err(e) if e.chain().any(|c| c.is::<layer::mounts::UnmountError>()) => return Err(e),
+        Err(e) => {
+            tracing::warn!(
+                "rootfs {key}: adding packages to a cached tree failed ({e:#}); installing every package"
+            );
+        }
+    }
+    run::require("mmdebstrap", "mmdebstrap")?;
     std::fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
     let partial = root.join(format!(".partial-{key}"));
-    let lists = root.join(format!(".lists-{key}"));
-    for stale in [&partial, &lists] {
+    let apt = root.join(format!(".apt-{key}"));
+    for stale in [&partial, &apt] {
         if stale.exists() {
             std::fs::remove_dir_all(stale)
                 .with_context(|| format!("removing a partial tree {}", stale.display()))?;
         }
     }
+    let lists = apt.join(layer::LISTS);
     std::fs::create_dir_all(&lists).with_context(|| format!("creating {}", lists.display()))?;
 
     let debs_q = shell_quote(&debs);
     let lists_q = shell_quote(&lists);
+    let essential_q = shell_quote(&apt.join(layer::ESSENTIAL_STATUS));
     let mut cmd = run::command("mmdebstrap");
     // The kernel's postinst would have dracut make a generic initrd in /boot (tens of
     // seconds, and never used: the initrd step makes the image's own). Debian's kernel
     // hooks skip the initramfs when INITRD is "No".
     cmd.env("INITRD", "No")
-        .arg("--variant=minbase")
+        .arg(format!("--variant={VARIANT}"))
         .arg("--mode=root")
         .arg("--format=directory")
         .arg(format!("--architectures={}", inputs.architecture))
@@ -105,8 +150,13 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
         .arg(format!(
             "--customize-hook=find \"$1/var/cache/apt/archives\" -name '*.deb' -exec cp -n -t {debs_q} {{}} +"
         ))
-        // apt's lists say which Release file each package came from; mmdebstrap removes
-        // them from the tree at the end, so they are copied out first.
+        // What a layered install needs to add packages as this run would have: the
+        // dpkg status after the essential packages (apt resolves the rest from there),
+        .arg(format!(
+            "--essential-hook=cp \"$1/var/lib/dpkg/status\" {essential_q}"
+        ))
+        // and apt's lists, which also say which Release file each package came from;
+        // mmdebstrap removes them from the tree at the end, so they are copied out first.
         .arg(format!(
             "--customize-hook=find \"$1/var/lib/apt/lists\" -maxdepth 1 -type f \\( -name '*_InRelease' -o -name '*_Packages' \\) -exec cp -t {lists_q} {{}} +"
         ))
@@ -122,19 +172,12 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     let installed = super::customise::installed_packages(&partial)?;
     let found = sources::read_lists(&lists, &installed)?;
     check_suites(&inputs.sources, &found)?;
-    let text = serde_json::to_vec_pretty(&found).context("encoding the sources")?;
-    let tmp = root.join(format!(".sources-{key}.json"));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::remove_dir_all(&lists).with_context(|| format!("removing {}", lists.display()))?;
-    std::fs::write(partial.join(COMPLETE), &key)
-        .with_context(|| format!("marking {} complete", partial.display()))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::rename(&partial, &dir)
-        .with_context(|| format!("moving the new tree to {}", dir.display()))?;
-    std::fs::rename(&tmp, &sources_file)
-        .with_context(|| format!("moving {} into place", sources_file.display()))?;
+    let made = Made {
+        inputs: serde_json::to_value(&inputs).context("encoding the rootfs inputs")?,
+        base: None,
+        added: Default::default(),
+    };
+    put_in_place(&root, &key, &partial, &apt, &found, &made)?;
     Ok((
         Rootfs {
             tree: dir,
@@ -144,6 +187,49 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     ))
 }
 
+/// Move a finished tree and what lies beside it under `key`, replacing what was there.
+/// The record and the apt state go in last and out first: a tree without them is used
+/// as the recipe's own but never as the base of another.
+fn put_in_place(
+    root: &Path,
+    key: &str,
+    tree: &Path,
+    apt: &Path,
+    sources: &Sources,
+    made: &Made,
+) -> anyhow::Result<()> {
+    let dir = root.join(key);
+    let sources_file = sources::file_for(&dir);
+    let made_file = layer::made_file(root, key);
+    let apt_dir = layer::apt_dir(root, key);
+    let sources_tmp = root.join(format!(".sources-{key}.json"));
+    let text = serde_json::to_vec_pretty(sources).context("encoding the sources")?;
+    std::fs::write(&sources_tmp, text)
+        .with_context(|| format!("writing {}", sources_tmp.display()))?;
+    let made_tmp = root.join(format!(".made-{key}.json"));
+    let text = serde_json::to_vec_pretty(made).context("encoding the tree's record")?;
+    std::fs::write(&made_tmp, text).with_context(|| format!("writing {}", made_tmp.display()))?;
+    std::fs::write(tree.join(COMPLETE), key)
+        .with_context(|| format!("marking {} complete", tree.display()))?;
+    if made_file.exists() {
+        std::fs::remove_file(&made_file)
+            .with_context(|| format!("removing {}", made_file.display()))?;
+    }
+    for old in [&apt_dir, &dir] {
+        if old.exists() {
+            std::fs::remove_dir_all(old).with_context(|| format!("removing {}", old.display()))?;
+        }
+    }
+    std::fs::rename(tree, &dir)
+        .with_context(|| format!("moving the new tree to {}", dir.display()))?;
+    std::fs::rename(&sources_tmp, &sources_file)
+        .with_context(|| format!("moving {} into place", sources_file.display()))?;
+    std::fs::rename(apt, &apt_dir)
+        .with_context(|| format!("moving {} into place", apt_dir.display()))?;
+    std::fs::rename(&made_tmp, &made_file)
+        .with_context(|| format!("moving {} into place", made_file.display()))
+}
+
 fn read_sources(path: &Path) -> anyhow::Result<Sources> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
@@ -151,7 +237,7 @@ fn read_sources(path: &Path) -> anyhow::Result<Sources> {
 
 /// Every suite the recipe asked for must have been fetched: apt treats a missing suite
 /// as a warning, and an image without its security suite must not pass unnoticed.
-fn check_suites(wanted: &[stela_recipe::Source], found: &Sources) -> anyhow::Result<()> {
+pub(crate) fn check_suites(wanted: &[stela_recipe::Source], found: &Sources) -> anyhow::Result<()> {
     for source in wanted {
         if !found
             .suites

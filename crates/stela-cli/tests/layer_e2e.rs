@@ -1,0 +1,217 @@
+//! End to end: a recipe that adds a package to a cached one gets a layered package tree
+//! (only the added package installed into a copy of the cached tree), and its usr image
+//! is byte for byte the one a full build of the same recipe makes from the same packages
+//! (decision record 0009).
+//!
+//! Three builds of the test recipe (`tests/data/e2e/recipe.toml`, R) and of R plus
+//! `less`: R into cache A; R plus `less` into cache A, which must be layered on R's tree;
+//! R plus `less` into the empty cache B, which must be a full build. The two usr images
+//! are compared byte for byte, and so are the manifests' package lists, the root hashes
+//! and the two trees' dpkg status files.
+//!
+//! The caches share the machine's package and initrd caches (`STELA_CACHE`, default
+//! /var/cache/stela/build); R's tree is taken from there (as hard links) when the
+//! end-to-end build test left one that can be a base. Files of the last run stay in
+//! `target/tmp/e2e/layer/`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{require_tool, run_ok, stela};
+
+/// The build cache `stela build` uses (it reads the same variable).
+fn shared_cache() -> PathBuf {
+    std::env::var_os("STELA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/stela/build"))
+}
+
+fn rootfs_key(recipe: &Path) -> String {
+    stela_recipe::Recipe::load(recipe)
+        .unwrap_or_else(|e| panic!("{}: {e}", recipe.display()))
+        .rootfs_inputs()
+        .digest()
+        .to_string()
+}
+
+/// A build cache of its own whose package and initrd caches are the machine's.
+fn cache(dir: &Path, shared: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir.join("rootfs")).expect("creating the cache");
+    for sub in ["debs", "initrd"] {
+        let target = shared.join(sub);
+        std::fs::create_dir_all(&target).expect("creating the shared cache");
+        std::os::unix::fs::symlink(&target, dir.join(sub)).expect("linking the shared cache");
+    }
+    dir.to_owned()
+}
+
+/// Put the shared cache's tree `key` into `cache` as hard links, if it is there with
+/// what a base needs (`.made.json`, `.apt`).
+fn seed(shared: &Path, cache: &Path, key: &str) {
+    let from = shared.join("rootfs");
+    let names = [
+        key.to_owned(),
+        format!("{key}.apt"),
+        format!("{key}.sources.json"),
+        format!("{key}.made.json"),
+    ];
+    if !names.iter().all(|n| from.join(n).exists())
+        || !from.join(key).join(".stela-complete").exists()
+    {
+        eprintln!("no usable tree {key} in {}: building it", from.display());
+        return;
+    }
+    for n in &names {
+        run_ok(
+            std::process::Command::new("cp")
+                .args(["-a", "--link"])
+                .arg(from.join(n))
+                .arg(cache.join("rootfs").join(n)),
+        );
+    }
+}
+
+/// `stela build`; the `--json` result.
+fn build(recipe: &Path, keys: &Path, cache: &Path, out: &Path) -> serde_json::Value {
+    let built = run_ok(
+        stela()
+            .arg("build")
+            .arg(recipe)
+            .arg("--keys")
+            .arg(keys)
+            .arg("--cache")
+            .arg(cache)
+            .arg("--out")
+            .arg(out)
+            .arg("--json"),
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&built.stdout).expect("build --json output");
+    eprintln!(
+        "{} into {}: {} s, steps {}",
+        recipe.display(),
+        cache.display(),
+        result["total_seconds"],
+        result["steps"]
+    );
+    result
+}
+
+fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    result["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {result}"))
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The offset of the first byte where `a` and `b` differ, or their common length.
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+#[test]
+fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
+    require_tool("mmdebstrap");
+    require_tool("cmp");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/layer");
+    if dir.exists() {
+        // Hard links and plain files only: nothing is mounted here after a build.
+        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
+    }
+    std::fs::create_dir_all(&dir).expect("creating the work directory");
+    let keys = dir.join("keys");
+    run_ok(
+        stela()
+            .args(["keys", "init", "--common-name", "stela layer e2e"])
+            .arg(&keys),
+    );
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e2e/recipe.toml");
+    let text = std::fs::read_to_string(&recipe).expect("the test recipe");
+    let plus_text = text.replacen("packages = [", "packages = [\n    \"less\",", 1);
+    assert_ne!(
+        text,
+        plus_text,
+        "could not add less to {}",
+        recipe.display()
+    );
+    let plus = dir.join("plus-less.toml");
+    std::fs::write(&plus, plus_text).expect("writing the recipe");
+    let (key, plus_key) = (rootfs_key(&recipe), rootfs_key(&plus));
+
+    let shared = shared_cache();
+    let a = cache(&dir.join("cache-a"), &shared);
+    let b = cache(&dir.join("cache-b"), &shared);
+    seed(&shared, &a, &key);
+
+    build(&recipe, &keys, &a, &dir.join("out-r"));
+    let made_r = json(&a.join("rootfs").join(format!("{key}.made.json")));
+    assert!(made_r["inputs"]["packages"].is_array(), "{made_r}");
+
+    let layered = build(&plus, &keys, &a, &dir.join("out-layered"));
+    assert_eq!(step(&layered, "rootfs")["cached"], false);
+    let made = json(&a.join("rootfs").join(format!("{plus_key}.made.json")));
+    assert_eq!(
+        made["base"], key,
+        "R plus less was not layered on R's tree (run with -v to see why): {made}"
+    );
+    assert!(made["added"]["less"].is_string(), "{made}");
+
+    let full = build(&plus, &keys, &b, &dir.join("out-full"));
+    assert_eq!(step(&full, "rootfs")["cached"], false);
+    let made_full = json(&b.join("rootfs").join(format!("{plus_key}.made.json")));
+    assert!(made_full["base"].is_null(), "{made_full}");
+
+    // The usr images, byte for byte (cmp says where they part, if they do).
+    let usr_layered = dir.join("out-layered/usr.erofs");
+    let usr_full = dir.join("out-full/usr.erofs");
+    let cmp = common::run(
+        std::process::Command::new("cmp")
+            .arg(&usr_full)
+            .arg(&usr_layered),
+    );
+    if !cmp.status.success() {
+        let x = std::fs::read(&usr_full).expect("reading the usr image");
+        let y = std::fs::read(&usr_layered).expect("reading the usr image");
+        panic!(
+            "the layered usr image differs from the full build's: {} ({} and {} bytes, first difference at byte {})",
+            String::from_utf8_lossy(&cmp.stdout).trim(),
+            x.len(),
+            y.len(),
+            first_difference(&x, &y)
+        );
+    }
+    let m_layered = json(&dir.join("out-layered/manifest.json"));
+    let m_full = json(&dir.join("out-full/manifest.json"));
+    assert_eq!(m_layered["root_hash"], m_full["root_hash"]);
+    assert_eq!(
+        m_layered["packages"], m_full["packages"],
+        "the manifests list different packages"
+    );
+    assert!(
+        m_layered["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .any(|p| p["name"] == "less"),
+        "less is not in the manifest"
+    );
+    let status = |c: &Path| {
+        std::fs::read(c.join("rootfs").join(&plus_key).join("var/lib/dpkg/status"))
+            .expect("reading a dpkg status")
+    };
+    assert!(
+        status(&a) == status(&b),
+        "the trees' dpkg status files differ"
+    );
+}
