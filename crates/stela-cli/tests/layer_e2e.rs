@@ -112,6 +112,22 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every entry of a tree with its type, mode, owner, size, modification time and link
+/// target: a write into any file of the tree changes it.
+fn snapshot(tree: &Path) -> String {
+    let out = run_ok(
+        std::process::Command::new("find")
+            .arg(tree)
+            .args(["-printf", "%P %y %m %U %G %s %T@ %l\\n"]),
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
 /// The offset of the first byte where `a` and `b` differ, or their common length.
 fn first_difference(a: &[u8], b: &[u8]) -> usize {
     a.iter()
@@ -158,6 +174,8 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
     let made_r = json(&a.join("rootfs").join(format!("{key}.made.json")));
     assert!(made_r["inputs"]["packages"].is_array(), "{made_r}");
 
+    let base_tree = a.join("rootfs").join(&key);
+    let before = snapshot(&base_tree);
     let layered = build(&plus, &keys, &a, &dir.join("out-layered"));
     assert_eq!(step(&layered, "rootfs")["cached"], false);
     let made = json(&a.join("rootfs").join(format!("{plus_key}.made.json")));
@@ -171,6 +189,17 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
     assert_eq!(step(&full, "rootfs")["cached"], false);
     let made_full = json(&b.join("rootfs").join(format!("{plus_key}.made.json")));
     assert!(made_full["base"].is_null(), "{made_full}");
+
+    // The base is as it was (the layered tree shares its files).
+    assert!(
+        snapshot(&base_tree) == before,
+        "the base tree {} changed",
+        base_tree.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(base_tree.join(".stela-complete")).expect("the base's marker"),
+        key
+    );
 
     // The usr images, byte for byte (cmp says where they part, if they do).
     let usr_layered = dir.join("out-layered/usr.erofs");
