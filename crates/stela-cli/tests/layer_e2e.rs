@@ -10,9 +10,8 @@
 //! and the two trees' dpkg status files.
 //!
 //! The caches share the machine's package and initrd caches (`STELA_CACHE`, default
-//! /var/cache/stela/build); R's tree is taken from there (as hard links) when the
-//! end-to-end build test left one that can be a base. Files of the last run stay in
-//! `target/tmp/e2e/layer/`.
+//! /var/cache/stela/build), and nothing else: both package trees are made here. Files
+//! of the last run stay in `target/tmp/e2e/layer/`.
 
 mod common;
 
@@ -44,32 +43,6 @@ fn cache(dir: &Path, shared: &Path) -> PathBuf {
         std::os::unix::fs::symlink(&target, dir.join(sub)).expect("linking the shared cache");
     }
     dir.to_owned()
-}
-
-/// Put the shared cache's tree `key` into `cache` as hard links, if it is there with
-/// what a base needs (`.made.json`, `.apt`).
-fn seed(shared: &Path, cache: &Path, key: &str) {
-    let from = shared.join("rootfs");
-    let names = [
-        key.to_owned(),
-        format!("{key}.apt"),
-        format!("{key}.sources.json"),
-        format!("{key}.made.json"),
-    ];
-    if !names.iter().all(|n| from.join(n).exists())
-        || !from.join(key).join(".stela-complete").exists()
-    {
-        eprintln!("no usable tree {key} in {}: building it", from.display());
-        return;
-    }
-    for n in &names {
-        run_ok(
-            std::process::Command::new("cp")
-                .args(["-a", "--link"])
-                .arg(from.join(n))
-                .arg(cache.join("rootfs").join(n)),
-        );
-    }
 }
 
 /// `stela build`; the `--json` result.
@@ -168,7 +141,6 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
     let shared = shared_cache();
     let a = cache(&dir.join("cache-a"), &shared);
     let b = cache(&dir.join("cache-b"), &shared);
-    seed(&shared, &a, &key);
 
     build(&recipe, &keys, &a, &dir.join("out-r"));
     let made_r = json(&a.join("rootfs").join(format!("{key}.made.json")));

@@ -172,12 +172,7 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     let installed = super::customise::installed_packages(&partial)?;
     let found = sources::read_lists(&lists, &installed)?;
     check_suites(&inputs.sources, &found)?;
-    let made = Made {
-        inputs: serde_json::to_value(&inputs).context("encoding the rootfs inputs")?,
-        base: None,
-        added: Default::default(),
-    };
-    put_in_place(&root, &key, &partial, &apt, &found, &made)?;
+    put_in_place(&root, &key, &partial, &apt, &found, &Made::full(&inputs)?)?;
     Ok((
         Rootfs {
             tree: dir,
