@@ -10,9 +10,8 @@
 //! and the two trees' dpkg status files.
 //!
 //! The caches share the machine's package and initrd caches (`STELA_CACHE`, default
-//! /var/cache/stela/build); R's tree is taken from there (as hard links) when the
-//! end-to-end build test left one that can be a base. Files of the last run stay in
-//! `target/tmp/e2e/layer/`.
+//! /var/cache/stela/build), and nothing else: both package trees are made here. Files
+//! of the last run stay in `target/tmp/e2e/layer/`.
 
 mod common;
 
@@ -44,32 +43,6 @@ fn cache(dir: &Path, shared: &Path) -> PathBuf {
         std::os::unix::fs::symlink(&target, dir.join(sub)).expect("linking the shared cache");
     }
     dir.to_owned()
-}
-
-/// Put the shared cache's tree `key` into `cache` as hard links, if it is there with
-/// what a base needs (`.made.json`, `.apt`).
-fn seed(shared: &Path, cache: &Path, key: &str) {
-    let from = shared.join("rootfs");
-    let names = [
-        key.to_owned(),
-        format!("{key}.apt"),
-        format!("{key}.sources.json"),
-        format!("{key}.made.json"),
-    ];
-    if !names.iter().all(|n| from.join(n).exists())
-        || !from.join(key).join(".stela-complete").exists()
-    {
-        eprintln!("no usable tree {key} in {}: building it", from.display());
-        return;
-    }
-    for n in &names {
-        run_ok(
-            std::process::Command::new("cp")
-                .args(["-a", "--link"])
-                .arg(from.join(n))
-                .arg(cache.join("rootfs").join(n)),
-        );
-    }
 }
 
 /// `stela build`; the `--json` result.
@@ -112,6 +85,22 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every entry of a tree with its type, mode, owner, size, modification time and link
+/// target: a write into any file of the tree changes it.
+fn snapshot(tree: &Path) -> String {
+    let out = run_ok(
+        std::process::Command::new("find")
+            .arg(tree)
+            .args(["-printf", "%P %y %m %U %G %s %T@ %l\\n"]),
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
 /// The offset of the first byte where `a` and `b` differ, or their common length.
 fn first_difference(a: &[u8], b: &[u8]) -> usize {
     a.iter()
@@ -152,12 +141,13 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
     let shared = shared_cache();
     let a = cache(&dir.join("cache-a"), &shared);
     let b = cache(&dir.join("cache-b"), &shared);
-    seed(&shared, &a, &key);
 
     build(&recipe, &keys, &a, &dir.join("out-r"));
     let made_r = json(&a.join("rootfs").join(format!("{key}.made.json")));
     assert!(made_r["inputs"]["packages"].is_array(), "{made_r}");
 
+    let base_tree = a.join("rootfs").join(&key);
+    let before = snapshot(&base_tree);
     let layered = build(&plus, &keys, &a, &dir.join("out-layered"));
     assert_eq!(step(&layered, "rootfs")["cached"], false);
     let made = json(&a.join("rootfs").join(format!("{plus_key}.made.json")));
@@ -171,6 +161,17 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
     assert_eq!(step(&full, "rootfs")["cached"], false);
     let made_full = json(&b.join("rootfs").join(format!("{plus_key}.made.json")));
     assert!(made_full["base"].is_null(), "{made_full}");
+
+    // The base is as it was (the layered tree shares its files).
+    assert!(
+        snapshot(&base_tree) == before,
+        "the base tree {} changed",
+        base_tree.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(base_tree.join(".stela-complete")).expect("the base's marker"),
+        key
+    );
 
     // The usr images, byte for byte (cmp says where they part, if they do).
     let usr_layered = dir.join("out-layered/usr.erofs");

@@ -172,12 +172,7 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     let installed = super::customise::installed_packages(&partial)?;
     let found = sources::read_lists(&lists, &installed)?;
     check_suites(&inputs.sources, &found)?;
-    let made = Made {
-        inputs: serde_json::to_value(&inputs).context("encoding the rootfs inputs")?,
-        base: None,
-        added: Default::default(),
-    };
-    put_in_place(&root, &key, &partial, &apt, &found, &made)?;
+    put_in_place(&root, &key, &partial, &apt, &found, &Made::full(&inputs)?)?;
     Ok((
         Rootfs {
             tree: dir,
@@ -209,8 +204,15 @@ fn put_in_place(
     let made_tmp = root.join(format!(".made-{key}.json"));
     let text = serde_json::to_vec_pretty(made).context("encoding the tree's record")?;
     std::fs::write(&made_tmp, text).with_context(|| format!("writing {}", made_tmp.display()))?;
-    std::fs::write(tree.join(COMPLETE), key)
-        .with_context(|| format!("marking {} complete", tree.display()))?;
+    // A layered tree has the base's marker as a hard link: a new file, not a write
+    // into the base's.
+    let marker = tree.join(COMPLETE);
+    match std::fs::remove_file(&marker) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", marker.display())),
+    }
+    std::fs::write(&marker, key).with_context(|| format!("marking {} complete", tree.display()))?;
     if made_file.exists() {
         std::fs::remove_file(&made_file)
             .with_context(|| format!("removing {}", made_file.display()))?;

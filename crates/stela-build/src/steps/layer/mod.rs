@@ -57,6 +57,45 @@ pub struct Made {
     /// The packages installed on top of the base (the added ones and what they pulled
     /// in), with their versions.
     pub added: BTreeMap<String, String>,
+    /// The host's apt and mmdebstrap that made it (apt resolves and orders the packages:
+    /// another version may choose otherwise, so a tree is a base only for the same).
+    #[serde(default)]
+    pub host: BTreeMap<String, String>,
+}
+
+impl Made {
+    /// The record of a tree mmdebstrap made from `inputs`.
+    pub fn full(inputs: &RootfsInputs) -> anyhow::Result<Made> {
+        Ok(Made {
+            inputs: serde_json::to_value(inputs).context("encoding the rootfs inputs")?,
+            base: None,
+            added: BTreeMap::new(),
+            host: host_tools(),
+        })
+    }
+}
+
+/// The versions of the host's apt and mmdebstrap; empty when dpkg cannot say (then no
+/// tree made now is ever a base).
+pub fn host_tools() -> BTreeMap<String, String> {
+    let mut cmd = crate::run::command("dpkg-query");
+    cmd.args([
+        "--show",
+        "--showformat=${Package} ${Version}\\n",
+        "apt",
+        "mmdebstrap",
+    ]);
+    match crate::run::run(&mut cmd, "asking dpkg for the host's apt and mmdebstrap") {
+        Ok(out) => out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(p, v)| (p.to_owned(), v.to_owned()))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("{e:#}: the tree cannot be the base of a layered one");
+            BTreeMap::new()
+        }
+    }
 }
 
 /// `<key>.made.json` in the rootfs cache `root`.
@@ -120,8 +159,13 @@ fn inputs_without_packages(v: &serde_json::Value) -> Option<(serde_json::Value, 
     Some((v, packages))
 }
 
-/// The cached trees in `root` that `inputs` can be layered on, most packages first.
-pub fn bases(root: &Path, inputs: &RootfsInputs) -> anyhow::Result<Vec<Base>> {
+/// The cached trees in `root` that `inputs` can be layered on, made with the host tools
+/// `host` ([`host_tools`]), most packages first.
+pub fn bases(
+    root: &Path,
+    inputs: &RootfsInputs,
+    host: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<Base>> {
     let want = serde_json::to_value(inputs).context("encoding the rootfs inputs")?;
     let (want_rest, want_packages) =
         inputs_without_packages(&want).context("the rootfs inputs have no package list")?;
@@ -162,6 +206,13 @@ pub fn bases(root: &Path, inputs: &RootfsInputs) -> anyhow::Result<Vec<Base>> {
         if rest != want_rest || !packages.is_subset(&want_packages) || packages == want_packages {
             continue;
         }
+        if host.is_empty() || made.host != *host {
+            tracing::info!(
+                "{key} was made with other host tools ({:?}, now {host:?}): not a base",
+                made.host
+            );
+            continue;
+        }
         let bytes = std::fs::read(&sources_file)
             .with_context(|| format!("reading {}", sources_file.display()))?;
         let Ok(sources) = serde_json::from_slice::<Sources>(&bytes) else {
@@ -191,7 +242,8 @@ pub fn build(
     root: &Path,
     debs: &Path,
 ) -> anyhow::Result<Outcome> {
-    let candidates = bases(root, inputs)?;
+    let host = host_tools();
+    let candidates = bases(root, inputs, &host)?;
     if candidates.is_empty() {
         return Ok(Outcome::NoBase);
     }
@@ -237,7 +289,8 @@ pub fn build(
     );
     let work = root.join(format!(".layer-{key}"));
     mounts::remove_work_dir(&work)?;
-    let result = Layer::new(inputs, key, root, debs, base, &work).and_then(|mut layer| layer.run());
+    let result =
+        Layer::new(inputs, key, root, debs, base, &host, &work).and_then(|mut layer| layer.run());
     match result {
         Ok(Outcome::Layered(staged)) => Ok(Outcome::Layered(staged)),
         other => {
@@ -259,6 +312,7 @@ struct Layer<'a> {
     root: &'a Path,
     debs: &'a Path,
     base: &'a Base,
+    host: BTreeMap<String, String>,
     arch: String,
     work: PathBuf,
     merged: PathBuf,
@@ -275,6 +329,7 @@ impl<'a> Layer<'a> {
         root: &'a Path,
         debs: &'a Path,
         base: &'a Base,
+        host: &BTreeMap<String, String>,
         work: &Path,
     ) -> anyhow::Result<Self> {
         let layer = Layer {
@@ -283,6 +338,7 @@ impl<'a> Layer<'a> {
             root,
             debs,
             base,
+            host: host.clone(),
             arch: inputs.architecture.to_string(),
             work: work.to_owned(),
             merged: work.join("merged"),
@@ -490,6 +546,7 @@ impl<'a> Layer<'a> {
                 .iter()
                 .map(|p| (p.clone(), installed[p].clone()))
                 .collect(),
+            host: self.host.clone(),
         };
         phases.mark("tree");
         tracing::info!(
@@ -822,6 +879,7 @@ mod tests {
             inputs: serde_json::to_value(&inputs).expect("json"),
             base: base.map(str::to_owned),
             added: BTreeMap::new(),
+            host: host(),
         };
         std::fs::write(
             made_file(root, &key),
@@ -829,6 +887,10 @@ mod tests {
         )
         .expect("w");
         key
+    }
+
+    fn host() -> BTreeMap<String, String> {
+        [("apt".to_owned(), "2.6.1".to_owned())].into()
     }
 
     #[test]
@@ -848,7 +910,7 @@ mod tests {
         .expect("recipe");
         cached(root, &other, None);
         let want = recipe(&["less", "vim-tiny"]).rootfs_inputs();
-        let found: Vec<String> = bases(root, &want)
+        let found: Vec<String> = bases(root, &want, &host())
             .expect("bases")
             .into_iter()
             .map(|b| b.key)
@@ -856,15 +918,21 @@ mod tests {
         assert_eq!(found, [bigger.clone(), small.clone()]);
         // The same package set is the tree itself, not a base.
         let same = recipe(&["less"]).rootfs_inputs();
-        let found: Vec<String> = bases(root, &same)
+        let found: Vec<String> = bases(root, &same, &host())
             .expect("bases")
             .into_iter()
             .map(|b| b.key)
             .collect();
         assert_eq!(found, std::slice::from_ref(&small));
+        // Other host tools: no base.
+        let newer: BTreeMap<String, String> = [("apt".to_owned(), "3.0".to_owned())].into();
+        assert!(bases(root, &want, &newer).expect("bases").is_empty());
+        assert!(bases(root, &want, &BTreeMap::new())
+            .expect("bases")
+            .is_empty());
         // A tree without its apt state cannot be a base.
         std::fs::remove_dir_all(apt_dir(root, &bigger)).expect("rm");
-        let found: Vec<String> = bases(root, &want)
+        let found: Vec<String> = bases(root, &want, &host())
             .expect("bases")
             .into_iter()
             .map(|b| b.key)
