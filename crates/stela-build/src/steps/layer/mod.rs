@@ -1,4 +1,4 @@
-//! Layered package trees (decision record 0008): a recipe whose package set adds to
+//! Layered package trees (decision record 0009): a recipe whose package set adds to
 //! that of a cached tree gets a copy of that tree with only the added packages
 //! installed, when checks show that its usr image is the one a full build makes.
 //!
