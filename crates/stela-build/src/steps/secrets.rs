@@ -38,9 +38,9 @@ const SSHD_KEYGEN_DROPIN: &str = "\
 ConditionFirstBoot=
 ConditionPathIsReadWrite=/etc/ssh
 ConditionPathIsSymbolicLink=!/etc/ssh
-|ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-|ConditionPathExists=!/etc/ssh/ssh_host_ecdsa_key
-|ConditionPathExists=!/etc/ssh/ssh_host_rsa_key
+ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key
+ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key
+ConditionPathExists=|!/etc/ssh/ssh_host_rsa_key
 ";
 
 /// Where the drop-in goes.
@@ -204,6 +204,16 @@ mod tests {
         assert!(t.join("etc/ssh/sshd_config").exists());
         let dropin = std::fs::read_to_string(t.join(SSHD_KEYGEN_DROPIN_PATH)).expect("drop-in");
         assert!(dropin.contains("ConditionFirstBoot=\n"));
+        // A trigger condition puts `|` after the `=` (systemd.unit(5)); before the key
+        // systemd ignores the line as an unknown key and the unit runs unconditionally.
+        let triggers: Vec<&str> = dropin.lines().filter(|l| l.contains("ssh_host_")).collect();
+        assert_eq!(triggers.len(), 3, "{dropin}");
+        assert!(
+            triggers
+                .iter()
+                .all(|l| l.starts_with("ConditionPathExists=|!/etc/ssh/ssh_host_")),
+            "{dropin}"
+        );
     }
 
     #[test]
