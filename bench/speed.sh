@@ -31,11 +31,19 @@ grep -q '"less"' "$plus" || { echo "speed: could not add a package to $recipe" >
 # The same with a unit that prints systemd-analyze once booted (bench/analyze): the
 # per-phase report of the first boot. Only this recipe has it.
 analyze=$work/analyze.toml
-sed "s|^version = \(.*\)|version = \1\noverlay = [\"$PWD/bench/analyze\"]|" "$recipe" >"$analyze"
+# Recipes name overlays relative to themselves.
+overlay_rel=$(realpath --relative-to="$work" "$PWD/bench/analyze")
+sed "s|^version = \(.*\)|version = \1\noverlay = [\"$overlay_rel\"]|" "$recipe" >"$analyze"
 grep -q '^overlay' "$analyze" || { echo "speed: could not add the overlay to $recipe" >&2; exit 1; }
 
 declare -A best
-note() {  # note NAME SECONDS: keep the minimum
+failed=()
+note() {  # note NAME SECONDS: keep the minimum; an empty SECONDS is a failed run
+    if [ -z "$2" ]; then
+        printf '  %-28s   failed (not counted; see the log)\n' "$1"
+        failed+=("$1 (round $r)")
+        return
+    fi
     local cur=${best[$1]:-}
     if [ -z "$cur" ] || [ "$(echo "$2 < $cur" | bc)" = 1 ]; then best[$1]=$2; fi
     printf '  %-28s %8.1f s\n' "$1" "$2"
@@ -59,7 +67,9 @@ for r in $(seq 1 "$rounds"); do
     echo "== round $r"
     # Full build, package cache warm, no cached tree or initrd.
     rm -rf "$cache/rootfs" "$cache/initrd"
-    note "stela full (warm debs)" "$(stela_build "$recipe" "$work/out")"
+    # --force: the outputs of the previous round would otherwise be found up to date as
+    # soon as the tree is rebuilt, and the rest of the build skipped.
+    note "stela full (warm debs)" "$(stela_build "$recipe" "$work/out" --force)"
     cp "$work/out.json" "$work/full.json"
     "$anchor/run.sh" warm 1 >"$work/mkosi-warm.log" 2>&1
     note "mkosi full (warm debs)" "$(mkosi_wall "$work/mkosi-warm.log")"
@@ -84,9 +94,14 @@ for r in $(seq 1 "$rounds"); do
     note "mkosi boot to login:" "$(boot_secs "$(readlink -f "$mimage")" "$work/boot-mkosi.log")"
 done
 
+# A figure with no successful run has no minimum: say so instead of printing a ratio.
+for f in "stela full (warm debs)" "mkosi full (warm debs)" "stela again" "mkosi again (--incremental)" \
+         "stela again, up to date" "stela plus one package" "stela boot to login:" "mkosi boot to login:"; do
+    [ -n "${best[$f]:-}" ] || { echo "speed: no successful run of \"$f\"" >&2; exit 1; }
+done
 usr_stela=$(stat -c %s "$work/out/usr.erofs")
 usr_mkosi=$(sgdisk -p "$(readlink -f "$mimage")" | awk '$7 ~ /usr/ && $7 !~ /verity/ {print $4 $5; exit}')
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { echo "scale=3; $1 / $2" | bc; }
 echo
 echo "== minimum over $rounds rounds (stela / mkosi)"
 printf '%-34s %8s %8s %6s\n' figure stela mkosi ratio
@@ -100,6 +115,7 @@ printf '%-34s %8.1f %8.1f %6s\n' "again, outputs up to date" "${best[stela again
     "$(ratio "${best[stela again, up to date]}" "${best[mkosi again (--incremental)]}")"
 printf '%-34s %8.1f %8s %6s\n' "plus one package (of stela full)" "${best[stela plus one package]}" "-" \
     "$(ratio "${best[stela plus one package]}" "${best[stela full (warm debs)]}")"
+[ "${#failed[@]}" -eq 0 ] || echo "failed runs, not counted: ${failed[*]}"
 echo "usr image: stela $((usr_stela / 1048576)) MiB, mkosi partition $usr_mkosi (erofs inside is smaller)"
 echo "stela per step (last full build):"
 jq -r '.steps[] | "  \(.step) \(.seconds*10|floor/10) s"' "$work/full.json"

@@ -55,6 +55,14 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Boot a disk image under QEMU with OVMF in Secure Boot mode (and swtpm).
     Qemu(cmd::qemu::QemuArgs),
+    /// The update repository (TUF): make one, re-sign it, show it.
+    #[command(subcommand)]
+    Repo(cmd::repo::RepoCommand),
+    /// Publish the release of a `stela build` output into an update repository.
+    Publish(cmd::repo::PublishArgs),
+    /// Update a stela disk from a repository: check for, or install, the newest release.
+    #[command(subcommand)]
+    Update(cmd::update::UpdateCommand),
 }
 
 /// What a command found, for the exit code: 0 yes, 1 "checked, the answer is no".
@@ -76,6 +84,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Qemu(args) => cmd::qemu::run(args),
         Command::Build(args) => cmd::build::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Repo(c) => cmd::repo::run(c),
+        Command::Publish(args) => cmd::repo::publish(args),
+        Command::Update(c) => cmd::update::run(c),
     }
 }
 

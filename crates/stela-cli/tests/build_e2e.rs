@@ -17,53 +17,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use common::{require_tool, run, run_ok, stela};
+use common::{boot_and_report, require_tool, run, run_ok, stela};
 
-/// Boot to multi-user under software emulation took 90 to 150 s on a 2-core host
-/// (OVMF, key enrolment and its reset, the initrd making the root partition, first
-/// boot); the limit leaves room for a loaded host.
-const BOOT_TIMEOUT_SECS: &str = "900";
 /// The corrupted image must stop well before a good one would reach multi-user.
 const CORRUPT_TIMEOUT_SECS: &str = "600";
 const UUID: &str = "6f1c2a4e-0b7d-4c3e-9a55-1f2e3d4c5b6a";
 /// A second machine booted from the same image.
 const UUID2: &str = "0d5e7c31-8f42-4a6b-b1c9-7e2f3a4b5c6d";
-
-/// Boot `image` as the machine `uuid` until the test unit's report ends; its report.
-fn boot_and_report(image: &Path, uuid: &str, dir: &Path, name: &str) -> BTreeMap<String, String> {
-    let log = dir.join(format!("{name}.log"));
-    let out = run(stela()
-        .arg("qemu")
-        .arg(image)
-        .args([
-            "--uuid",
-            uuid,
-            "--until",
-            "STELA-E2E end=done",
-            "--fail",
-            "Kernel panic|emergency mode|Security Violation|Access denied",
-            "--timeout",
-            BOOT_TIMEOUT_SECS,
-            "--log",
-        ])
-        .arg(&log)
-        .arg("--run-dir")
-        .arg(dir.join(format!("run-{name}"))));
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "boot {name} did not finish: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        &text[text.len().saturating_sub(4000)..]
-    );
-    let r = report(&text);
-    eprintln!("machine report ({name}): {r:#?}");
-    r
-}
 
 /// The build cache `stela build` uses (it reads the same variable).
 fn cache_dir() -> PathBuf {
@@ -242,14 +205,6 @@ fn work_dir() -> PathBuf {
     }
     std::fs::create_dir_all(&dir).expect("creating the work directory");
     dir
-}
-
-fn report(log: &str) -> BTreeMap<String, String> {
-    log.lines()
-        .filter_map(|l| l.split_once("STELA-E2E ").map(|(_, r)| r))
-        .filter_map(|r| r.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim_end_matches('\r').to_owned()))
-        .collect()
 }
 
 #[test]

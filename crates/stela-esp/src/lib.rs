@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod edit;
 mod error;
 mod fixup;
 mod names;
@@ -31,6 +32,7 @@ mod read;
 mod window;
 mod write;
 
+pub use edit::{EspEditor, PARTIAL_SUFFIX};
 pub use error::EspError;
 pub use names::VolumeLabel;
 pub use plan::{EspBuilder, EspPlan, PlannedFile, Source, DEFAULT_VOLUME_ID, FAT32_MIN_CLUSTERS};

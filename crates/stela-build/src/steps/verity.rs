@@ -11,6 +11,13 @@ use stela_verity::{BlockSize, Header, NoProgress, RootHash, Salt, VerityParams};
 use super::keys::BuildKeys;
 use super::usr::UsrImage;
 
+/// The hash tree's file name among the outputs.
+pub const TREE_FILE: &str = "usr.verity";
+/// The DER PKCS#7 root hash signature's file name among the outputs.
+pub const SIGNATURE_FILE: &str = "usr.verity.p7s";
+/// The signature partition content's file name among the outputs.
+pub const SIG_PARTITION_FILE: &str = "usr.verity-sig.json";
+
 /// The verity outputs.
 #[derive(Debug, Clone)]
 pub struct VerityOutput {
@@ -44,19 +51,19 @@ pub fn build(
             uuid: super::derive_uuid(recipe, "verity-uuid"),
         },
     };
-    let tree = out.join("usr.verity");
+    let tree = out.join(TREE_FILE);
     let info = stela_verity::format(&usr.path, &tree, &params, &mut NoProgress)
         .context("hashing the usr image")?;
     let der = sign_root_hash(&keys.db, &info.root_hash, CertificateInclusion::Omit)
         .context("signing the root hash with the db key")?;
-    let signature = out.join("usr.verity.p7s");
+    let signature = out.join(SIGNATURE_FILE);
     std::fs::write(&signature, &der).with_context(|| format!("writing {}", signature.display()))?;
     let doc = VeritySignatureDocument::new(
         &info.root_hash,
         stela_keys::Signer::certificate(&keys.db),
         &der,
     );
-    let sig_partition = out.join("usr.verity-sig.json");
+    let sig_partition = out.join(SIG_PARTITION_FILE);
     let bytes = doc
         .to_partition_bytes()
         .context("encoding the verity signature partition")?;

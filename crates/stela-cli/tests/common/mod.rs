@@ -106,3 +106,56 @@ pub fn trixie_kernel_release() -> String {
 pub fn trixie_kernel_path() -> String {
     format!("boot/vmlinuz-{}", trixie_kernel_release())
 }
+
+/// Boot to multi-user under software emulation took 90 to 150 s on a 2-core host
+/// (OVMF, key enrolment and its reset, the initrd making the root partition, first
+/// boot); the limit leaves room for a loaded host.
+pub const BOOT_TIMEOUT_SECS: &str = "900";
+
+/// Boot `image` (a stela image of the test recipe `tests/data/e2e/recipe.toml`) as the
+/// machine `uuid` until its test unit's report ends; the report, `key -> value`. The
+/// serial log is `dir/<name>.log`.
+pub fn boot_and_report(
+    image: &Path,
+    uuid: &str,
+    dir: &Path,
+    name: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let log = dir.join(format!("{name}.log"));
+    let out = run(stela()
+        .arg("qemu")
+        .arg(image)
+        .args([
+            "--uuid",
+            uuid,
+            "--until",
+            "STELA-E2E end=done",
+            "--fail",
+            "Kernel panic|emergency mode|Security Violation|Access denied",
+            "--timeout",
+            BOOT_TIMEOUT_SECS,
+            "--log",
+        ])
+        .arg(&log)
+        .arg("--run-dir")
+        .arg(dir.join(format!("run-{name}"))));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "boot {name} did not finish: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        &text[text.len().saturating_sub(4000)..]
+    );
+    let r = report(&text);
+    eprintln!("machine report ({name}): {r:#?}");
+    r
+}
+
+/// The `STELA-E2E key=value` lines of a serial log (the last of each key wins).
+pub fn report(log: &str) -> std::collections::BTreeMap<String, String> {
+    log.lines()
+        .filter_map(|l| l.split_once("STELA-E2E ").map(|(_, r)| r))
+        .filter_map(|r| r.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim_end_matches('\r').to_owned()))
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! The repository as a device sees it: metadata verified by tough from a trusted root on,
+//! every role's expiry enforced, and the newest trusted metadata kept in a datastore so
+//! that a repository (or a man in the middle) cannot later serve older metadata.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use futures_util::StreamExt;
+use stela_image::boot::compare_versions;
+use stela_repo::{Kind, TargetInfo};
+use stela_verity::RootHash;
+use tough::schema::Target;
+use tough::{ExpirationEnforcement, FilesystemTransport, RepositoryLoader, TargetName};
+
+use crate::error::AgentError;
+use crate::runtime::block_on;
+
+/// A verified view of the repository.
+#[derive(Debug)]
+pub struct UpdateSource {
+    location: String,
+    repo: tough::Repository,
+}
+
+/// One release the repository offers.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// Image name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The usr image's root hash.
+    pub root_hash: RootHash,
+    /// Its targets by kind.
+    pub targets: BTreeMap<KindKey, OfferedTarget>,
+}
+
+/// [`Kind`] as a map key.
+pub type KindKey = u8;
+
+/// One target of a release.
+#[derive(Debug, Clone)]
+pub struct OfferedTarget {
+    /// Its name in the repository.
+    pub name: TargetName,
+    /// Length and hashes, signed.
+    pub target: Target,
+    /// stela's custom metadata.
+    pub info: TargetInfo,
+}
+
+fn key(kind: Kind) -> KindKey {
+    Kind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(usize::MAX) as KindKey
+}
+
+impl Offer {
+    /// `<name>_<version>`.
+    pub fn label(&self) -> String {
+        format!("{}_{}", self.name, self.version)
+    }
+
+    /// The target of `kind`.
+    pub fn target(&self, kind: Kind) -> Result<&OfferedTarget, AgentError> {
+        self.targets
+            .get(&key(kind))
+            .ok_or_else(|| AgentError::Release {
+                release: self.label(),
+                reason: format!("has no {kind:?} target"),
+            })
+    }
+}
+
+impl UpdateSource {
+    /// Load the repository at `location` (a directory, or a `file://` URL of one) from
+    /// `trusted_root` on, keeping verified metadata in `datastore`.
+    pub fn open(
+        location: &str,
+        trusted_root: &Path,
+        datastore: &Path,
+    ) -> Result<UpdateSource, AgentError> {
+        let repo_err = |reason: String| AgentError::Repository {
+            location: location.to_owned(),
+            source: reason.into(),
+        };
+        let base = if location.contains("://") {
+            url::Url::parse(location).map_err(|e| repo_err(format!("not a URL: {e}")))?
+        } else {
+            let abs =
+                std::path::absolute(location).map_err(|e| repo_err(format!("not a path: {e}")))?;
+            url::Url::from_directory_path(&abs)
+                .map_err(|()| repo_err("cannot be a file:// URL".to_owned()))?
+        };
+        if base.scheme() != "file" {
+            return Err(repo_err(format!(
+                "the {} scheme is not supported yet; give a directory or a file:// URL",
+                base.scheme()
+            )));
+        }
+        let base = if base.path().ends_with('/') {
+            base
+        } else {
+            url::Url::parse(&format!("{base}/")).map_err(|e| repo_err(e.to_string()))?
+        };
+        let metadata = base
+            .join(&format!("{}/", stela_repo::METADATA))
+            .map_err(|e| repo_err(e.to_string()))?;
+        let targets = base
+            .join(&format!("{}/", stela_repo::TARGETS))
+            .map_err(|e| repo_err(e.to_string()))?;
+        let root = std::fs::read(trusted_root).map_err(|e| {
+            repo_err(format!(
+                "reading the trusted root {}: {e}",
+                trusted_root.display()
+            ))
+        })?;
+        std::fs::create_dir_all(datastore).map_err(|e| {
+            repo_err(format!(
+                "creating the datastore {}: {e}",
+                datastore.display()
+            ))
+        })?;
+        let repo = block_on(
+            RepositoryLoader::new(&root, metadata, targets)
+                .transport(FilesystemTransport)
+                .datastore(datastore)
+                .expiration_enforcement(ExpirationEnforcement::Safe)
+                .load(),
+        )
+        .map_err(|e| repo_err(e.to_string()))?
+        .map_err(|e| AgentError::Repository {
+            location: location.to_owned(),
+            source: Box::new(e),
+        })?;
+        Ok(UpdateSource {
+            location: location.to_owned(),
+            repo,
+        })
+    }
+
+    /// Where the repository is.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The releases of image `name` on `channel`, oldest first.
+    pub fn offers(&self, name: &str, channel: &str) -> Vec<Offer> {
+        let mut by_version: BTreeMap<String, Offer> = BTreeMap::new();
+        for (tname, target) in &self.repo.targets().signed.targets {
+            let Some(info) = TargetInfo::from_custom(&target.custom) else {
+                continue;
+            };
+            if info.name != name || !info.channels.iter().any(|c| c == channel) {
+                continue;
+            }
+            let Ok(root_hash) = info.root_hash.parse::<RootHash>() else {
+                continue;
+            };
+            let offer = by_version
+                .entry(info.version.clone())
+                .or_insert_with(|| Offer {
+                    name: info.name.clone(),
+                    version: info.version.clone(),
+                    root_hash,
+                    targets: BTreeMap::new(),
+                });
+            if offer.root_hash != root_hash {
+                continue;
+            }
+            offer.targets.insert(
+                key(info.kind),
+                OfferedTarget {
+                    name: tname.clone(),
+                    target: target.clone(),
+                    info,
+                },
+            );
+        }
+        let mut v: Vec<Offer> = by_version.into_values().collect();
+        v.sort_by(|a, b| compare_versions(&a.version, &b.version));
+        v
+    }
+
+    /// The newest release of `name` on `channel` newer than `running` (and not in
+    /// `refused`), if any.
+    pub fn newest_after(
+        &self,
+        name: &str,
+        channel: &str,
+        running: &str,
+        refused: &[String],
+    ) -> Option<Offer> {
+        self.offers(name, channel)
+            .into_iter()
+            .filter(|o| compare_versions(&o.version, running).is_gt())
+            .rfind(|o| !refused.contains(&o.version))
+    }
+
+    /// Stream target `t` into `sink`, chunk by chunk; tough checks length and SHA-256 as
+    /// the bytes come, and the last chunk is followed by an error if they do not match,
+    /// so `sink` must not treat what it got as valid before this returns `Ok`.
+    pub fn fetch(
+        &self,
+        t: &OfferedTarget,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, AgentError> {
+        let target = t.name.raw().to_owned();
+        let terr = |reason: String| AgentError::Target {
+            target: target.clone(),
+            reason,
+        };
+        block_on(async {
+            let stream = self
+                .repo
+                .read_target(&t.name)
+                .await
+                .map_err(|e| terr(e.to_string()))?
+                .ok_or_else(|| terr("not in the signed targets".to_owned()))?;
+            let mut stream = Box::pin(stream);
+            let mut n = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| terr(e.to_string()))?;
+                n += chunk.len() as u64;
+                sink(&chunk).map_err(|e| terr(format!("storing it: {e}")))?;
+            }
+            Ok(n)
+        })
+        .map_err(|e| terr(e.to_string()))?
+    }
+}

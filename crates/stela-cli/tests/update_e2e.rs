@@ -1,0 +1,240 @@
+//! End to end, an update of a disk that is not running: v1 and v2 of the test recipe are
+//! built and published into a TUF repository; `stela update apply --disk` installs v2
+//! into the empty slot B of a copy of v1's disk image. The independent tools then read
+//! the result: sgdisk sees slot B's three partitions labelled `stela-e2e_2` (slot A
+//! untouched), veritysetup verifies slot B's usr data against its tree and v2's root
+//! hash, fsck.fat finds the ESP clean, mtools reads the new UKI `stela-e2e_2+3.efi` off
+//! it byte-identical to the build's, sbverify checks its signature; and the disk, booted
+//! under OVMF in Secure Boot mode, runs v2 from the dm-verity device. Before that, a
+//! UKI changed on the server makes `apply` fail with slot B left `_empty`.
+//!
+//! Files of the last run stay in `target/tmp/e2e/update/`.
+
+// A test stops at the first surprise; its panics name what was expected.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{boot_and_report, require_tool, run, run_ok, stela};
+
+fn work_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/update");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
+    }
+    std::fs::create_dir_all(&dir).expect("creating the work directory");
+    dir
+}
+
+fn build(recipe: &Path, keys: &Path, out: &Path) -> serde_json::Value {
+    run_ok(
+        stela()
+            .arg("build")
+            .arg(recipe)
+            .arg("--keys")
+            .arg(keys)
+            .arg("--out")
+            .arg(out)
+            .arg("--json"),
+    );
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// `sgdisk -p`: (number, first sector, last sector, name) of each partition.
+fn partitions(disk: &Path) -> Vec<(u32, u64, u64, String)> {
+    let out = run_ok(Command::new("sgdisk").arg("-p").arg(disk));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n: u32 = f.first()?.parse().ok()?;
+            let first: u64 = f.get(1)?.parse().ok()?;
+            let last: u64 = f.get(2)?.parse().ok()?;
+            Some((n, first, last, f.last()?.to_string()))
+        })
+        .collect()
+}
+
+/// Copy sectors `first..=last` of `disk` into `to` with dd.
+fn extract(disk: &Path, first: u64, last: u64, to: &Path) {
+    run_ok(
+        Command::new("dd")
+            .arg(format!("if={}", disk.display()))
+            .arg(format!("of={}", to.display()))
+            .args(["bs=512", "status=none"])
+            .arg(format!("skip={first}"))
+            .arg(format!("count={}", last - first + 1)),
+    );
+}
+
+fn update(verb: &str, disk: &Path, repo: &Path) -> std::process::Output {
+    run(stela()
+        .args(["update", verb, "--disk"])
+        .arg(disk)
+        .arg("--repo")
+        .arg(repo)
+        .arg("--root")
+        .arg(repo.join("metadata/1.root.json"))
+        .arg("--json"))
+}
+
+#[test]
+fn an_offline_update_installs_the_next_release_in_the_other_slot_and_it_boots() {
+    require_tool("mmdebstrap");
+    require_tool("qemu-system-x86_64");
+    for t in ["sgdisk", "veritysetup", "fsck.fat", "mtype", "sbverify"] {
+        require_tool(t);
+    }
+    let dir = work_dir();
+    let keys = dir.join("keys");
+    run_ok(
+        stela()
+            .args(["keys", "init", "--common-name", "stela e2e"])
+            .arg(&keys),
+    );
+    let recipe1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e2e/recipe.toml");
+    let text = std::fs::read_to_string(&recipe1).unwrap();
+    assert!(text.contains("version = \"1\""));
+    let recipe2 = dir.join("recipe-2.toml");
+    std::fs::write(&recipe2, text.replace("version = \"1\"", "version = \"2\"")).unwrap();
+    let (out1, out2) = (dir.join("out1"), dir.join("out2"));
+    let m1 = build(&recipe1, &keys, &out1);
+    let m2 = build(&recipe2, &keys, &out2);
+    let hash2 = m2["root_hash"].as_str().unwrap().to_owned();
+    assert_ne!(m1["root_hash"], m2["root_hash"]);
+
+    let (repo, tuf_keys) = (dir.join("repo"), dir.join("tuf-keys"));
+    run_ok(
+        stela()
+            .args(["repo", "init"])
+            .arg(&repo)
+            .arg("--keys")
+            .arg(&tuf_keys),
+    );
+    for out in [&out1, &out2] {
+        run_ok(
+            stela()
+                .arg("publish")
+                .arg(out)
+                .arg("--repo")
+                .arg(&repo)
+                .arg("--keys")
+                .arg(&tuf_keys),
+        );
+    }
+
+    let disk = dir.join("disk.raw");
+    std::fs::copy(out1.join(m1["image"].as_str().unwrap()), &disk).unwrap();
+    let check = update("check", &disk, &repo);
+    let c: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(c["running"], "1", "{c}");
+    assert_eq!(c["update"], "2", "{c}");
+
+    // A UKI changed on the server: refused, and slot B holds no version afterwards.
+    let uki2 = std::fs::read(out2.join("stela-e2e_2.efi")).unwrap();
+    let stored = std::fs::read_dir(repo.join("targets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".stela-e2e_2.efi"))
+        .expect("v2's UKI in the repository");
+    let mut bad = uki2.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    std::fs::write(&stored, &bad).unwrap();
+    let refused = update("apply", &disk, &repo);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let msg = String::from_utf8_lossy(&refused.stderr);
+    assert!(msg.contains("stela-e2e_2.efi"), "{msg}");
+    let labels: Vec<String> = partitions(&disk).into_iter().map(|p| p.3).collect();
+    assert!(!labels.iter().any(|l| l == "stela-e2e_2"), "{labels:?}");
+    std::fs::write(&stored, &uki2).unwrap();
+
+    let applied = update("apply", &disk, &repo);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&applied.stdout).unwrap();
+    eprintln!("apply: {report}");
+    assert_eq!(report["slot"], "B");
+    assert_eq!(report["boot_entry"], "EFI/Linux/stela-e2e_2+3.efi");
+
+    // sgdisk: slot A still v1, slot B v2.
+    require_tool("sgdisk");
+    let v = run_ok(Command::new("sgdisk").arg("-v").arg(&disk));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("No problems found"),
+        "{v:?}"
+    );
+    let parts = partitions(&disk);
+    let named = |l: &str| {
+        parts
+            .iter()
+            .filter(|p| p.3 == l)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(named("stela-e2e_1").len(), 3, "{parts:?}");
+    let b = named("stela-e2e_2");
+    assert_eq!(b.len(), 3, "{parts:?}");
+    // Slot B in entry order: usr, usr-verity, usr-verity-sig.
+    let (usr_b, verity_b) = (&b[0], &b[1]);
+    let (usr_img, verity_img) = (dir.join("usr-b.img"), dir.join("verity-b.img"));
+    extract(&disk, usr_b.1, usr_b.2, &usr_img);
+    extract(&disk, verity_b.1, verity_b.2, &verity_img);
+    run_ok(
+        Command::new("veritysetup")
+            .arg("verify")
+            .arg(&usr_img)
+            .arg(&verity_img)
+            .arg(&hash2),
+    );
+
+    // The ESP: clean, and the new UKI on it is the build's, signed with the db key.
+    let esp = parts
+        .iter()
+        .find(|p| p.3 == "esp")
+        .expect("the ESP")
+        .clone();
+    let esp_img = dir.join("esp.img");
+    extract(&disk, esp.1, esp.2, &esp_img);
+    run_ok(Command::new("fsck.fat").arg("-n").arg(&esp_img));
+    let uki_out = dir.join("uki-from-esp.efi");
+    let mtype = run_ok(
+        Command::new("mtype")
+            .arg("-i")
+            .arg(&esp_img)
+            .arg("::EFI/Linux/stela-e2e_2+3.efi"),
+    );
+    std::fs::write(&uki_out, &mtype.stdout).unwrap();
+    assert!(
+        mtype.stdout == uki2,
+        "the UKI on the ESP is not the build's"
+    );
+    run_ok(
+        Command::new("sbverify")
+            .arg("--cert")
+            .arg(keys.join("db.crt"))
+            .arg(&uki_out),
+    );
+
+    // Nothing newer: apply changes nothing.
+    let again = update("apply", &disk, &repo);
+    let a: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(a["update"].is_null(), "{a}");
+
+    // The updated disk boots v2 from dm-verity.
+    let r = boot_and_report(&disk, "3b9d2f61-7c44-4e0a-9f1b-5a6c7d8e9f01", &dir, "boot");
+    assert!(
+        r["cmdline"].contains(&format!("usrhash={hash2}")),
+        "{}",
+        r["cmdline"]
+    );
+    assert_eq!(r["usr_source"], "/dev/mapper/usr");
+    assert!(r["verity_table"].contains(&hash2), "{}", r["verity_table"]);
+    assert_eq!(r["multi_user"], "active");
+}
