@@ -9,6 +9,7 @@ mod error;
 mod install;
 mod runtime;
 mod source;
+mod transport;
 
 pub use error::AgentError;
 pub use install::{install, InstallReport};

@@ -10,7 +10,7 @@ use stela_image::boot::compare_versions;
 use stela_repo::{Kind, TargetInfo};
 use stela_verity::RootHash;
 use tough::schema::Target;
-use tough::{ExpirationEnforcement, FilesystemTransport, RepositoryLoader, TargetName};
+use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
 use crate::error::AgentError;
 use crate::runtime::block_on;
@@ -124,7 +124,7 @@ impl UpdateSource {
         })?;
         let repo = block_on(
             RepositoryLoader::new(&root, metadata, targets)
-                .transport(FilesystemTransport)
+                .transport(crate::transport::BlockingTransport)
                 .datastore(datastore)
                 .expiration_enforcement(ExpirationEnforcement::Safe)
                 .load(),

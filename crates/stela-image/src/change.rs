@@ -57,7 +57,7 @@ impl StelaDisk {
             ),
         };
         for role in [Role::Usr, Role::UsrVerity, Role::UsrVeritySig] {
-            let index = slot.partition(role)?.index;
+            let index = slot.target(role)?.index;
             let guid = match (role, uuids) {
                 (Role::Usr, Some(u)) => Some(u.data),
                 (Role::UsrVerity, Some(u)) => Some(u.verity),

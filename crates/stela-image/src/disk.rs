@@ -375,12 +375,25 @@ fn slots(gpt: &GptDisk, signatures: &[SignaturePartition]) -> Vec<Slot> {
                 (u, v, state)
             }
         };
+        // What an update writes: the pair, or for a slot without one the partitions of
+        // its label (not counted as claimed: they are no pair).
+        let t = s.signs.arch.types();
+        let targets = match &state {
+            SlotState::Installed { .. } => [usr_p.clone(), verity_p.clone()],
+            _ => [
+                usr_p.clone().or_else(|| by_label(t.usr, label, &claimed)),
+                verity_p
+                    .clone()
+                    .or_else(|| by_label(t.usr_verity, label, &claimed)),
+            ],
+        };
         slots.push(Slot {
             id,
             arch: s.signs.arch,
             signature: s.partition.clone(),
             usr: usr_p,
             verity: verity_p,
+            targets,
             state,
         });
     }

@@ -95,6 +95,12 @@ pub struct Slot {
     pub usr: Option<GptPartition>,
     /// The usr-verity partition, found the same way.
     pub verity: Option<GptPartition>,
+    /// The usr and usr-verity partitions an update writes: the pair of an installed
+    /// slot; for an empty or broken one the partitions of those types that carry the
+    /// slot's label. An update cut short after the signature was written and before the
+    /// pair was relabelled leaves a signature naming partitions the slot does not have;
+    /// the slot must still be writable again.
+    pub targets: [Option<GptPartition>; 2],
     /// What it holds.
     pub state: SlotState,
 }
@@ -134,10 +140,23 @@ impl Slot {
         })
     }
 
+    /// The partition in `role` that an update writes (see [`Slot::targets`]).
+    pub fn target(&self, role: Role) -> Result<&GptPartition, ImageError> {
+        let p = match role {
+            Role::Usr => self.targets[0].as_ref(),
+            Role::UsrVerity => self.targets[1].as_ref(),
+            Role::UsrVeritySig => Some(&self.signature),
+        };
+        p.ok_or(ImageError::SlotIncomplete {
+            slot: self.id,
+            role,
+        })
+    }
+
     /// The byte range on the disk of the partition in `role`: where an update writes
     /// that partition's new content (and nothing outside it).
     pub fn byte_range(&self, role: Role) -> Result<Range<u64>, ImageError> {
-        self.partition(role).map(GptPartition::byte_range)
+        self.target(role).map(GptPartition::byte_range)
     }
 }
 

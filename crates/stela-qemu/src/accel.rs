@@ -28,6 +28,20 @@ impl Accel {
     }
 }
 
+impl Accel {
+    /// The `-accel` option. Software emulation runs every vCPU on one host thread
+    /// (`thread=single`): with one thread per vCPU, QEMU's TCG lets a vCPU run code
+    /// another vCPU has just patched, and trixie's kernel, which patches its own code
+    /// with int3 breakpoints while the other CPU runs (static keys, at boot), then dies
+    /// with `Oops: int3` in about one boot of five on these hosts.
+    pub fn option(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg,thread=single",
+        }
+    }
+}
+
 impl std::fmt::Display for Accel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

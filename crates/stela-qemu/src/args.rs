@@ -31,7 +31,7 @@ pub(crate) struct Plan {
 pub(crate) fn qemu_args(plan: &Plan) -> Vec<OsString> {
     let mut args = Args::default();
     args.push(["-name", "stela"]);
-    args.push(["-accel", plan.accel.name()]);
+    args.push(["-accel", plan.accel.option()]);
     // Secure Boot OVMF keeps its variables behind SMM: without smm=on it refuses to
     // start; the secure pflash stops the guest OS writing them directly.
     args.push(["-machine", "q35,smm=on"]);
@@ -143,7 +143,7 @@ mod tests {
     fn log_only_command_line() {
         assert_eq!(
             text(&plan()),
-            "-name stela -accel tcg -machine q35,smm=on \
+            "-name stela -accel tcg,thread=single -machine q35,smm=on \
              -global driver=cfi.pflash01,property=secure,value=on -global ICH9-LPC.disable_s3=1 \
              -cpu max -m 2048 -smp 2 \
              -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
