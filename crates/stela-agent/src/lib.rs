@@ -14,3 +14,4 @@ mod transport;
 pub use error::AgentError;
 pub use install::{install, InstallReport};
 pub use source::{Offer, OfferedTarget, UpdateSource};
+pub use transport::Timeouts;

@@ -14,6 +14,7 @@ use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
 use crate::error::AgentError;
 use crate::runtime::block_on;
+use crate::transport::{BlockingTransport, Timeouts};
 
 /// A verified view of the repository.
 #[derive(Debug)]
@@ -74,12 +75,23 @@ impl Offer {
 }
 
 impl UpdateSource {
-    /// Load the repository at `location` (a directory, or a `file://` URL of one) from
-    /// `trusted_root` on, keeping verified metadata in `datastore`.
+    /// Load the repository at `location` (a directory, a `file://` URL of one, or an
+    /// `http://` or `https://` URL) from `trusted_root` on, keeping verified metadata in
+    /// `datastore`, with the default [`Timeouts`].
     pub fn open(
         location: &str,
         trusted_root: &Path,
         datastore: &Path,
+    ) -> Result<UpdateSource, AgentError> {
+        UpdateSource::open_with(location, trusted_root, datastore, Timeouts::default())
+    }
+
+    /// [`UpdateSource::open`] with the given network timeouts.
+    pub fn open_with(
+        location: &str,
+        trusted_root: &Path,
+        datastore: &Path,
+        timeouts: Timeouts,
     ) -> Result<UpdateSource, AgentError> {
         let repo_err = |reason: String| AgentError::Repository {
             location: location.to_owned(),
@@ -93,9 +105,9 @@ impl UpdateSource {
             url::Url::from_directory_path(&abs)
                 .map_err(|()| repo_err("cannot be a file:// URL".to_owned()))?
         };
-        if base.scheme() != "file" {
+        if !matches!(base.scheme(), "file" | "http" | "https") {
             return Err(repo_err(format!(
-                "the {} scheme is not supported yet; give a directory or a file:// URL",
+                "the {} scheme is not one stela fetches from (file, http, https)",
                 base.scheme()
             )));
         }
@@ -124,7 +136,7 @@ impl UpdateSource {
         })?;
         let repo = block_on(
             RepositoryLoader::new(&root, metadata, targets)
-                .transport(crate::transport::BlockingTransport)
+                .transport(BlockingTransport::new(timeouts))
                 .datastore(datastore)
                 .expiration_enforcement(ExpirationEnforcement::Safe)
                 .load(),
