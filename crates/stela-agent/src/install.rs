@@ -238,25 +238,27 @@ pub fn install(
 
     // 3. Write the partitions.
     let started = std::time::Instant::now();
-    let usr_written = {
-        let window = disk.window(usr_range.clone())?;
-        // Whole frames' worth per write: the decoder hands out small pieces, and the
-        // disk wants few large writes.
-        let mut out = std::io::BufWriter::with_capacity(
-            4 << 20,
-            Counting {
-                inner: window,
-                n: 0,
-            },
-        );
-        {
-            let mut dec = zstd::stream::write::Decoder::new(&mut out)
-                .map_err(disk.io("starting the zstd decoder"))?;
-            downloaded += source.fetch(usr_t, |chunk| dec.write_all(chunk))?;
-            dec.flush().map_err(disk.io("writing the usr image"))?;
+    let mut sink_failed = false;
+    let (fetched, restored) = std::thread::scope(|scope| {
+        let mut writer =
+            crate::frames::FrameWriter::new(scope, &disk.file, usr_range.start, frames);
+        let fetched = source.fetch(usr_t, |chunk| {
+            let r = writer.feed(chunk);
+            sink_failed |= r.is_err();
+            r
+        });
+        (fetched, writer.finish())
+    });
+    // The stream's own failure (a hash that does not match) is the cause, unless the
+    // stream stopped because writing did: then the writer's error says why.
+    let usr_written = match (fetched, restored) {
+        (Ok(n), Ok(w)) => {
+            downloaded += n;
+            w
         }
-        out.flush().map_err(disk.io("writing the usr image"))?;
-        out.get_ref().n
+        (Err(e), _) if !sink_failed => return Err(e),
+        (_, Err(e)) => return Err(disk.io("writing the usr image")(e)),
+        (Err(e), Ok(_)) => return Err(e),
     };
     if usr_written != frames.image_bytes {
         return Err(fail(
@@ -414,21 +416,4 @@ fn check_written(
         ));
     }
     Ok(())
-}
-
-/// Counts what passes through.
-struct Counting<W> {
-    inner: W,
-    n: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let k = self.inner.write(buf)?;
-        self.n += k as u64;
-        Ok(k)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }

@@ -6,6 +6,7 @@
 //! - [`install`]: one release into the inactive slot, ordered for power cuts.
 
 mod error;
+mod frames;
 mod install;
 mod runtime;
 mod source;
