@@ -20,7 +20,9 @@ mod common;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use common::{boot_and_report, require_tool, run, run_ok, stela};
+use common::{
+    boot_and_report, e2e_keys, e2e_recipe, e2e_work_dir, require_tool, run, run_ok, stela,
+};
 
 /// The corrupted image must stop well before a good one would reach multi-user.
 const CORRUPT_TIMEOUT_SECS: &str = "600";
@@ -198,27 +200,13 @@ fn check_content(extracted: &Path, cache: &Path) {
     assert!(mo.trim().is_empty(), "translations in the usr image:\n{mo}");
 }
 
-fn work_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/build");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
-    }
-    std::fs::create_dir_all(&dir).expect("creating the work directory");
-    dir
-}
-
 #[test]
 fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     require_tool("mmdebstrap");
     require_tool("qemu-system-x86_64");
-    let dir = work_dir();
-    let keys = dir.join("keys");
-    run_ok(
-        stela()
-            .args(["keys", "init", "--common-name", "stela e2e"])
-            .arg(&keys),
-    );
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e2e/recipe.toml");
+    let dir = e2e_work_dir("build");
+    let keys = e2e_keys(&dir, "stela e2e");
+    let recipe = e2e_recipe();
     let out = dir.join("out");
     let built = run_ok(
         stela()

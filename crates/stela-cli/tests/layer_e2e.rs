@@ -17,7 +17,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{require_tool, run_ok, stela};
+use common::{e2e_keys, e2e_recipe, e2e_work_dir, require_tool, run_ok, stela};
 
 /// The build cache `stela build` uses (it reads the same variable).
 fn shared_cache() -> PathBuf {
@@ -113,19 +113,9 @@ fn first_difference(a: &[u8], b: &[u8]) -> usize {
 fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
     require_tool("mmdebstrap");
     require_tool("cmp");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/layer");
-    if dir.exists() {
-        // Hard links and plain files only: nothing is mounted here after a build.
-        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
-    }
-    std::fs::create_dir_all(&dir).expect("creating the work directory");
-    let keys = dir.join("keys");
-    run_ok(
-        stela()
-            .args(["keys", "init", "--common-name", "stela layer e2e"])
-            .arg(&keys),
-    );
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e2e/recipe.toml");
+    let dir = e2e_work_dir("layer");
+    let keys = e2e_keys(&dir, "stela layer e2e");
+    let recipe = e2e_recipe();
     let text = std::fs::read_to_string(&recipe).expect("the test recipe");
     let plus_text = text.replacen("packages = [", "packages = [\n    \"less\",", 1);
     assert_ne!(

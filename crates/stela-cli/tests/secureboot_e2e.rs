@@ -22,7 +22,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::{require_tool, run, run_ok, stela, trixie_root};
+use common::{e2e_work_dir, require_tool, run, run_ok, stela, trixie_root};
 use stela_gpt::{types, Attributes, DiskLayout, DiskSize, Guid, ImageFile, PartitionSpec};
 
 /// One boot under software emulation (no usable KVM on the CI hosts) measured 14 to 31 s
@@ -47,15 +47,6 @@ const REFUSED: &str = r"Error loading \EFI\Linux\test.efi: Access denied";
 /// OVMF's boot manager after every boot option failed (systemd-boot gave up on the UKI,
 /// the unsigned built-in shell is refused too).
 const NOTHING_BOOTABLE: &str = "BdsDxe: No bootable option or device was found.";
-
-fn work_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/secureboot");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
-    }
-    std::fs::create_dir_all(&dir).expect("creating the work directory");
-    dir
-}
 
 /// An initrd with nothing in it (a newc cpio holding only its trailer): the kernel
 /// unpacks it, finds no /init and panics, after it has said what this test checks.
@@ -228,7 +219,7 @@ fn require_boot_tools() {
 #[test]
 fn secure_boot_enrols_our_keys_and_refuses_a_foreign_uki() {
     require_boot_tools();
-    let work = work_dir();
+    let work = e2e_work_dir("secureboot");
     let keys = Keys::init(&work, "stela");
     let other = Keys::init(&work, "other");
 

@@ -17,19 +17,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{boot_and_report, require_tool, run, run_ok, stela};
-
-fn work_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e/update");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
-    }
-    std::fs::create_dir_all(&dir).expect("creating the work directory");
-    dir
-}
+use common::{
+    boot_and_report, e2e_keys, e2e_recipe, e2e_work_dir, require_tool, run, run_ok, stela,
+};
 
 fn build(recipe: &Path, keys: &Path, out: &Path) -> serde_json::Value {
     run_ok(
@@ -90,14 +83,9 @@ fn an_offline_update_installs_the_next_release_in_the_other_slot_and_it_boots() 
     for t in ["sgdisk", "veritysetup", "fsck.fat", "mtype", "sbverify"] {
         require_tool(t);
     }
-    let dir = work_dir();
-    let keys = dir.join("keys");
-    run_ok(
-        stela()
-            .args(["keys", "init", "--common-name", "stela e2e"])
-            .arg(&keys),
-    );
-    let recipe1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e2e/recipe.toml");
+    let dir = e2e_work_dir("update");
+    let keys = e2e_keys(&dir, "stela e2e");
+    let recipe1 = e2e_recipe();
     let text = std::fs::read_to_string(&recipe1).unwrap();
     assert!(text.contains("version = \"1\""));
     let recipe2 = dir.join("recipe-2.toml");

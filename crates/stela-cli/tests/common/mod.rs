@@ -159,3 +159,33 @@ pub fn report(log: &str) -> std::collections::BTreeMap<String, String> {
         .map(|(k, v)| (k.trim().to_owned(), v.trim_end_matches('\r').to_owned()))
         .collect()
 }
+
+/// A fresh work directory `target/tmp/e2e/<name>`: the previous run's files are removed
+/// (hard links and plain files only: nothing stays mounted there after a build), this
+/// run's stay for a look.
+pub fn e2e_work_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("e2e")
+        .join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
+    }
+    std::fs::create_dir_all(&dir).expect("creating the work directory");
+    dir
+}
+
+/// The end-to-end test recipe, `tests/data/e2e/recipe.toml`.
+pub fn e2e_recipe() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/e2e/recipe.toml")
+}
+
+/// Secure Boot keys made by `stela keys init` in `dir/keys`.
+pub fn e2e_keys(dir: &Path, common_name: &str) -> PathBuf {
+    let keys = dir.join("keys");
+    run_ok(
+        stela()
+            .args(["keys", "init", "--common-name", common_name])
+            .arg(&keys),
+    );
+    keys
+}
