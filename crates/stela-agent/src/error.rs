@@ -91,6 +91,25 @@ pub enum AgentError {
         /// The partition's size.
         room: u64,
     },
+    /// The agent's configuration is missing or wrong.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The agent's state could not be read or kept.
+    #[error("{path}: {what}: {source}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The running version cannot be told.
     #[error("{0}")]
     Running(String),

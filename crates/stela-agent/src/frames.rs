@@ -125,8 +125,11 @@ fn restore(
     let at = n as u64 * table.frame_bytes;
     let expect = table.frame_bytes.min(table.image_bytes.saturating_sub(at));
     let cap = usize::try_from(expect).map_err(|_| bad("a frame is too large"))?;
-    let data = zstd::bulk::decompress(frame, cap)
-        .map_err(|e| bad(&format!("frame {n} does not decompress: {e}")))?;
+    let data = zstd::bulk::decompress(frame, cap).map_err(|e| {
+        bad(&format!(
+            "frame {n} does not decompress (the download is not what was signed): {e}"
+        ))
+    })?;
     if data.len() as u64 != expect {
         return Err(bad(&format!(
             "frame {n} restores {} bytes, the frame table says {expect}",

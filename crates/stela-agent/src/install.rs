@@ -11,7 +11,8 @@
 //!    the release's signed one and the tree identical to the one written;
 //! 5. the entries get the version's label, read-only, and the usr / usr-verity UUIDs the
 //!    root hash gives; the image model must then see the slot as holding that version;
-//! 6. the UKI goes onto the ESP as `EFI/Linux/<name>_<version>+3.efi` (three tries),
+//! 6. the UKI goes onto the ESP as `EFI/Linux/<name>_<version>+<tries>.efi` (three by
+//!    default),
 //!    written under a name systemd-boot ignores and renamed.
 //!
 //! The slot the running version is in is never written.
@@ -22,10 +23,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use stela_esp::{EspEditor, Window};
+use stela_gpt::GptPartition;
 use stela_image::{Role, SlotChange, SlotId, StelaDisk};
 use stela_repo::Kind;
 use stela_verity::{Header, NoProgress, RootHash, Superblock, VerityParams};
 
+use crate::device::{mounted_put, mounted_remove, EspAccess};
 use crate::error::AgentError;
 use crate::source::{Offer, UpdateSource};
 
@@ -49,6 +52,8 @@ pub struct InstallReport {
     /// Seconds spent writing the usr image: download, hash check, decompression, write
     /// and sync.
     pub usr_seconds: f64,
+    /// Seconds for the whole install, from reading the disk to the boot entry.
+    pub seconds: f64,
 }
 
 /// The disk being changed.
@@ -83,7 +88,13 @@ impl Disk {
         }
     }
 
+    /// The image model of the disk as it is now. On a running machine the kernel may
+    /// have changed the ESP through its mount, behind the whole disk's page cache:
+    /// everything is synced and the disk's cached pages dropped first.
     fn model(&self) -> Result<StelaDisk, AgentError> {
+        rustix::fs::sync();
+        rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::DontNeed)
+            .map_err(|e| self.io("dropping cached pages")(e.into()))?;
         StelaDisk::open(&self.path).map_err(AgentError::disk(&self.path))
     }
 
@@ -113,13 +124,17 @@ impl Disk {
 }
 
 /// Install `offer` from `source` into the slot of `disk_path` that does not hold
-/// `running`.
+/// `running`, its boot entry onto the ESP through `esp_access` with `tries` boots to
+/// prove itself.
 pub fn install(
     source: &UpdateSource,
     offer: &Offer,
     disk_path: &Path,
     running: &RootHash,
+    esp_access: &EspAccess,
+    tries: u8,
 ) -> Result<InstallReport, AgentError> {
+    let begun = std::time::Instant::now();
     let mut disk = Disk::open(disk_path)?;
     let model = disk.model()?;
     let slot = model
@@ -199,26 +214,14 @@ pub fn install(
             .map(|e| e.path.clone())
             .collect();
         if !stale.is_empty() {
-            let range = esp.partition.byte_range();
-            let mut ed = EspEditor::open(&disk.file, range.start, range.end - range.start)
-                .map_err(|source| AgentError::Esp {
-                    path: disk_path.to_owned(),
-                    source,
-                })?;
             for p in &stale {
                 tracing::info!(
                     "removing the boot entry {p} of the version slot {} held",
                     slot.id
                 );
-                ed.remove(p).map_err(|source| AgentError::Esp {
-                    path: disk_path.to_owned(),
-                    source,
-                })?;
             }
-            ed.finish().map_err(|source| AgentError::Esp {
-                path: disk_path.to_owned(),
-                source,
-            })?;
+            let ops: Vec<EspOp<'_>> = stale.iter().map(|p| EspOp::Remove(p)).collect();
+            edit_esp(&disk, &esp.partition, esp_access, &ops)?;
             disk.sync()?;
         }
     }
@@ -327,14 +330,13 @@ pub fn install(
     }
 
     // 6. The boot entry, last.
-    let entry = format!("EFI/Linux/{label}+3.efi");
-    let put = || -> Result<(), stela_esp::EspError> {
-        let range = esp.partition.byte_range();
-        let mut ed = EspEditor::open(&disk.file, range.start, range.end - range.start)?;
-        ed.put(&entry, &uki)?;
-        ed.finish()
-    };
-    if let Err(e) = put() {
+    let entry = format!("EFI/Linux/{label}+{tries}.efi");
+    if let Err(e) = edit_esp(
+        &disk,
+        &esp.partition,
+        esp_access,
+        &[EspOp::Put(&entry, &uki)],
+    ) {
         return Err(fail(
             &mut disk,
             &after,
@@ -352,6 +354,7 @@ pub fn install(
         usr_bytes: usr_written,
         boot_entry: entry,
         usr_seconds,
+        seconds: begun.elapsed().as_secs_f64(),
     })
 }
 
@@ -416,4 +419,53 @@ fn check_written(
         ));
     }
     Ok(())
+}
+
+/// One change to the ESP.
+enum EspOp<'a> {
+    Remove(&'a str),
+    Put(&'a str, &'a [u8]),
+}
+
+/// Apply `ops` to the ESP `part` of `disk`: through its FAT on the disk, or through the
+/// kernel's mount of it.
+fn edit_esp(
+    disk: &Disk,
+    part: &GptPartition,
+    access: &EspAccess,
+    ops: &[EspOp<'_>],
+) -> Result<(), AgentError> {
+    match access {
+        EspAccess::Raw => {
+            let esp_err = |source| AgentError::Esp {
+                path: disk.path.clone(),
+                source,
+            };
+            let range = part.byte_range();
+            let mut ed = EspEditor::open(&disk.file, range.start, range.end - range.start)
+                .map_err(esp_err)?;
+            for op in ops {
+                match op {
+                    EspOp::Remove(p) => ed.remove(p).map(drop),
+                    EspOp::Put(p, bytes) => ed.put(p, bytes),
+                }
+                .map_err(esp_err)?;
+            }
+            ed.finish().map_err(esp_err)
+        }
+        EspAccess::Mounted(dir) => {
+            for op in ops {
+                let (rel, r) = match op {
+                    EspOp::Remove(p) => (p, mounted_remove(dir, p)),
+                    EspOp::Put(p, bytes) => (p, mounted_put(dir, p, bytes)),
+                };
+                r.map_err(|source| AgentError::Io {
+                    path: dir.join(rel),
+                    what: "changing the mounted ESP".to_owned(),
+                    source,
+                })?;
+            }
+            Ok(())
+        }
+    }
 }

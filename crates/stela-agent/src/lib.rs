@@ -5,14 +5,23 @@
 //! - [`UpdateSource`]: the verified repository, its [`Offer`]s per image and channel;
 //! - [`install`]: one release into the inactive slot, ordered for power cuts.
 
+mod device;
 mod error;
 mod frames;
 mod install;
+mod run;
 mod runtime;
 mod source;
+mod status;
 mod transport;
 
+pub use device::{
+    read_disk, DeviceConfig, EspAccess, RunningSystem, IMAGE_CONFIG, LOCAL_CONFIG, STATE_DIR,
+    TRUSTED_ROOT,
+};
 pub use error::AgentError;
 pub use install::{install, InstallReport};
+pub use run::{device_rollback, device_run, device_status, RollbackReport, RunOutcome};
 pub use source::{Offer, OfferedTarget, UpdateSource};
+pub use status::{LastRun, StateDir, Status, VersionStatus};
 pub use transport::Timeouts;

@@ -234,3 +234,41 @@ fn releases_come_over_http_and_hostile_servers_fail_within_bounds() {
     );
     eprintln!("endless: {e}");
 }
+
+#[test]
+fn metadata_signed_by_keys_the_device_does_not_trust_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let opts = InitOptions {
+        root_keys: 1,
+        threshold: 1,
+        settings: Settings::default(),
+    };
+    let now = jiff::Timestamp::now();
+    // The device's repository, and an impostor's with its own keys and the same names.
+    let (repo, keys) = (dir.join("repo"), RoleKeyDir::new(dir.join("keys")));
+    stela_repo::init(&repo, &keys, &opts, now).unwrap();
+    stela_repo::publish(&repo, &keys, &fake_build(dir, "1", 1), "stable", now).unwrap();
+    let (evil, evil_keys) = (dir.join("evil"), RoleKeyDir::new(dir.join("evil-keys")));
+    stela_repo::init(&evil, &evil_keys, &opts, now).unwrap();
+    stela_repo::publish(&evil, &evil_keys, &fake_build(dir, "2", 2), "stable", now).unwrap();
+    let life = Duration::from_secs(60);
+    let url = serve(evil.clone(), Mode::Honest, life);
+
+    // The attack works where the protection is off: a client trusting the impostor's
+    // own root takes its release.
+    let fooled =
+        UpdateSource::open(&url, &evil.join("metadata/1.root.json"), &dir.join("s1")).unwrap();
+    assert!(fooled
+        .newest_after("appliance", "stable", "1", &[])
+        .is_some());
+
+    // The device trusts its own root: the impostor's metadata does not verify.
+    let e = UpdateSource::open(&url, &repo.join("metadata/1.root.json"), &dir.join("s2"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&url) && e.to_lowercase().contains("signature"),
+        "{e}"
+    );
+}

@@ -55,6 +55,9 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Boot a disk image under QEMU with OVMF in Secure Boot mode (and swtpm).
     Qemu(cmd::qemu::QemuArgs),
+    /// QEMU's end of a `stela qemu --forward` connection (started by QEMU).
+    #[command(hide = true)]
+    QemuRelay(cmd::qemu::RelayArgs),
     /// The update repository (TUF): make one, re-sign it, show it.
     #[command(subcommand)]
     Repo(cmd::repo::RepoCommand),
@@ -82,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(c) => cmd::sign::run_verify(c),
         Command::Uki(c) => cmd::uki::run(c),
         Command::Qemu(args) => cmd::qemu::run(args),
+        Command::QemuRelay(args) => cmd::qemu::relay(args),
         Command::Build(args) => cmd::build::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Repo(c) => cmd::repo::run(c),

@@ -21,49 +21,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    boot_and_report, e2e_keys, e2e_recipe, e2e_work_dir, require_tool, run, run_ok, stela,
+    boot_and_report, build, e2e_keys, e2e_recipe, e2e_work_dir, extract, partitions, publish,
+    repo_init, require_tool, run, run_ok, stela,
 };
-
-fn build(recipe: &Path, keys: &Path, out: &Path) -> serde_json::Value {
-    run_ok(
-        stela()
-            .arg("build")
-            .arg(recipe)
-            .arg("--keys")
-            .arg(keys)
-            .arg("--out")
-            .arg(out)
-            .arg("--json"),
-    );
-    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
-}
-
-/// `sgdisk -p`: (number, first sector, last sector, name) of each partition.
-fn partitions(disk: &Path) -> Vec<(u32, u64, u64, String)> {
-    let out = run_ok(Command::new("sgdisk").arg("-p").arg(disk));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let n: u32 = f.first()?.parse().ok()?;
-            let first: u64 = f.get(1)?.parse().ok()?;
-            let last: u64 = f.get(2)?.parse().ok()?;
-            Some((n, first, last, f.last()?.to_string()))
-        })
-        .collect()
-}
-
-/// Copy sectors `first..=last` of `disk` into `to` with dd.
-fn extract(disk: &Path, first: u64, last: u64, to: &Path) {
-    run_ok(
-        Command::new("dd")
-            .arg(format!("if={}", disk.display()))
-            .arg(format!("of={}", to.display()))
-            .args(["bs=512", "status=none"])
-            .arg(format!("skip={first}"))
-            .arg(format!("count={}", last - first + 1)),
-    );
-}
 
 fn update(verb: &str, disk: &Path, repo: &Path) -> std::process::Output {
     run(stela()
@@ -96,24 +56,9 @@ fn an_offline_update_installs_the_next_release_in_the_other_slot_and_it_boots() 
     let hash2 = m2["root_hash"].as_str().unwrap().to_owned();
     assert_ne!(m1["root_hash"], m2["root_hash"]);
 
-    let (repo, tuf_keys) = (dir.join("repo"), dir.join("tuf-keys"));
-    run_ok(
-        stela()
-            .args(["repo", "init"])
-            .arg(&repo)
-            .arg("--keys")
-            .arg(&tuf_keys),
-    );
+    let (repo, tuf_keys) = repo_init(&dir);
     for out in [&out1, &out2] {
-        run_ok(
-            stela()
-                .arg("publish")
-                .arg(out)
-                .arg("--repo")
-                .arg(&repo)
-                .arg("--keys")
-                .arg(&tuf_keys),
-        );
+        publish(out, &repo, &tuf_keys, "stable");
     }
 
     let disk = dir.join("disk.raw");

@@ -25,6 +25,7 @@ pub(crate) struct Plan {
     pub(crate) interactive: bool,
     pub(crate) no_reboot: bool,
     pub(crate) extra: Vec<String>,
+    pub(crate) forwards: Vec<crate::config::Forward>,
 }
 
 /// The arguments after the program name.
@@ -72,7 +73,26 @@ pub(crate) fn qemu_args(plan: &Plan) -> Vec<OsString> {
     if let Some(uuid) = plan.uuid {
         args.push(["-uuid".to_owned(), uuid.hyphenated().to_string()]);
     }
-    args.push(["-nic", "none"]);
+    if plan.forwards.is_empty() {
+        args.push(["-nic", "none"]);
+    } else {
+        // restrict=on: the guest reaches nothing but the forwards (and the user
+        // network's own DHCP and DNS answers).
+        let mut netdev = String::from("user,id=net0,restrict=on");
+        for f in &plan.forwards {
+            // One relay process per guest connection (a `tcp:` chardev would be a
+            // single connection, opened when QEMU starts). QEMU splits the command at
+            // spaces; commas are doubled.
+            netdev.push_str(&format!(
+                ",guestfwd=tcp:{}:{}-cmd:{}",
+                crate::config::FORWARD_ADDRESS,
+                f.guest_port,
+                f.relay.join(" ").replace(',', ",,")
+            ));
+        }
+        args.push(["-netdev".to_owned(), netdev]);
+        args.push(["-device", "virtio-net-pci,netdev=net0"]);
+    }
     args.push(["-display", "none"]);
     args.push(["-vga", "none"]);
     // The console is QEMU's stdout, which we read (and copy to the log and, for a
@@ -128,6 +148,7 @@ mod tests {
             interactive: false,
             no_reboot: true,
             extra: vec!["-S".into()],
+            forwards: Vec::new(),
         }
     }
 

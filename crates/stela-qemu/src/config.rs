@@ -69,6 +69,7 @@ pub struct QemuConfig {
     pub(crate) no_reboot: bool,
     pub(crate) accel: AccelChoice,
     pub(crate) extra_args: Vec<String>,
+    pub(crate) forwards: Vec<Forward>,
 }
 
 impl QemuConfig {
@@ -95,6 +96,7 @@ impl QemuConfig {
             no_reboot: false,
             accel: AccelChoice::Auto,
             extra_args: Vec::new(),
+            forwards: Vec::new(),
         }
     }
 
@@ -174,6 +176,16 @@ impl QemuConfig {
     }
     /// Make a guest reset end the run (`-no-reboot`). Off by default: key enrolment
     /// resets the machine once.
+    /// Give the guest a network card on QEMU's user network with `restrict=on` (no
+    /// route to the host or beyond) and this one way out: TCP to
+    /// [`FORWARD_ADDRESS`]`:guest_port` reaches 127.0.0.1:`host_port`. Without forwards
+    /// the guest has no network card.
+    pub fn forward(mut self, forward: Forward) -> QemuConfig {
+        self.forwards.push(forward);
+        self
+    }
+
+    /// See [`QemuConfig::no_reboot`].
     pub fn no_reboot(mut self, no_reboot: bool) -> QemuConfig {
         self.no_reboot = no_reboot;
         self
@@ -296,5 +308,42 @@ mod tests {
             beside(Path::new("/a/disk.raw"), ".vars.fd"),
             Path::new("/a/disk.raw.vars.fd")
         );
+    }
+}
+
+/// The address a guest connects to for a [`Forward`]: in QEMU's user network
+/// (10.0.2.0/24), outside what its DHCP server hands out.
+pub const FORWARD_ADDRESS: &str = "10.0.2.100";
+
+/// A guest TCP port forwarded to a port on the host's 127.0.0.1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The port the guest connects to at [`FORWARD_ADDRESS`].
+    pub guest_port: u16,
+    /// The host's port on 127.0.0.1.
+    pub host_port: u16,
+    /// The program QEMU starts for each guest connection, with the connection on its
+    /// standard input and output: it must copy it to the host port ([`crate::relay`]).
+    /// `stela` sets itself (`stela qemu-relay PORT`).
+    pub relay: Vec<String>,
+}
+
+impl std::str::FromStr for Forward {
+    type Err = String;
+
+    /// `GUEST_PORT:HOST_PORT`, or one port for both.
+    fn from_str(s: &str) -> Result<Forward, String> {
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{p:?} is not a TCP port (1 to 65535)"))
+        };
+        let (g, h) = s.split_once(':').unwrap_or((s, s));
+        Ok(Forward {
+            guest_port: port(g)?,
+            host_port: port(h)?,
+            relay: Vec::new(),
+        })
     }
 }

@@ -39,14 +39,19 @@ mod config;
 mod error;
 mod firmware;
 mod machine;
+mod relay;
 mod tools;
 mod watch;
 
 pub use accel::Accel;
-pub use config::{AccelChoice, Console, QemuConfig, Vars, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT};
+pub use config::{
+    AccelChoice, Console, Forward, QemuConfig, Vars, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT,
+    FORWARD_ADDRESS,
+};
 pub use error::QemuError;
 pub use firmware::{Firmware, DEFAULT_OVMF_DIR, OVMF_CODE, OVMF_VARS};
 pub use machine::{Machine, Outcome, Report};
+pub use relay::relay;
 /// The SMBIOS UUID type of [`QemuConfig::uuid`], re-exported for callers.
 pub use uuid::Uuid;
 pub use watch::Hit;

@@ -203,6 +203,7 @@ impl Machine {
             interactive,
             no_reboot: config.no_reboot,
             extra: config.extra_args.clone(),
+            forwards: config.forwards.clone(),
         };
         let args = qemu_args(&plan);
         tracing::info!(

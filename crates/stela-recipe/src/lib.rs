@@ -41,6 +41,7 @@ mod parse;
 mod paths;
 mod raw;
 mod size;
+mod update;
 mod validate;
 mod version;
 
@@ -64,6 +65,7 @@ pub use names::{
 pub use packages::{parse_package_index, BASE_PACKAGES, BUILD_PACKAGES, TPM2_PACKAGES};
 pub use paths::{FileMode, HostPath, ImagePath, IMAGE_TOP_DIRS};
 pub use size::Size;
+pub use update::{BootTries, Channel, Health, RepositoryUrl, Update};
 pub use version::compare_versions;
 
 /// The text of the built-in recipe (`default-recipe.toml` in this crate): a minimal

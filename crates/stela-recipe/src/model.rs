@@ -11,6 +11,7 @@ use crate::firstboot::Firstboot;
 use crate::names::{Hostname, ImageName, PackageName, UnitName, Version};
 use crate::paths::{FileMode, HostPath, ImagePath};
 use crate::size::Size;
+use crate::update::{Health, Update};
 
 /// A checked recipe. Made by [`Recipe::parse`], [`Recipe::load`] or
 /// [`Recipe::default_recipe`]; every field has been validated, alone and against the
@@ -30,6 +31,8 @@ pub struct Recipe {
     pub(crate) keys: Option<HostPath>,
     pub(crate) firstboot: Firstboot,
     pub(crate) content: Content,
+    pub(crate) update: Option<Update>,
+    pub(crate) health: Health,
 }
 
 impl Recipe {
@@ -48,10 +51,14 @@ impl Recipe {
         format!("{}_{}", self.name, self.version)
     }
 
-    /// The UKI's path on the ESP with systemd-boot's three tries:
-    /// `EFI/Linux/<name>_<version>+3.efi`.
+    /// The UKI's path on the ESP with systemd-boot's tries (`update.tries`, 3 by
+    /// default): `EFI/Linux/<name>_<version>+3.efi`.
     pub fn uki_path(&self) -> String {
-        format!("EFI/Linux/{}+3.efi", self.label())
+        let tries = self
+            .update
+            .as_ref()
+            .map_or(crate::update::BootTries::DEFAULT, |u| u.tries);
+        format!("EFI/Linux/{}+{}.efi", self.label(), tries.get())
     }
 
     /// Where the packages come from.
@@ -107,6 +114,16 @@ impl Recipe {
     /// What of the packages' files the image keeps (documentation, translations).
     pub fn content(&self) -> &Content {
         &self.content
+    }
+
+    /// The update agent's configuration, if the image follows a repository.
+    pub fn update(&self) -> Option<&Update> {
+        self.update.as_ref()
+    }
+
+    /// The units a boot must reach before it counts as good.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 }
 

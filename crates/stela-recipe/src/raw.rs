@@ -24,6 +24,8 @@ pub(crate) struct RawRecipe {
     pub partitions: Option<RawPartitions>,
     pub firstboot: Option<RawFirstboot>,
     pub content: Option<RawContent>,
+    pub update: Option<RawUpdate>,
+    pub health: Option<RawHealth>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,4 +94,19 @@ pub(crate) struct RawFirstboot {
     pub timezone: Option<Text>,
     pub root_password_hashed: Option<Text>,
     pub root_ssh_keys: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpdate {
+    pub repository: Option<Text>,
+    pub root: Option<Text>,
+    pub channel: Option<Text>,
+    pub tries: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealth {
+    pub units: Option<Vec<Text>>,
 }

@@ -15,8 +15,11 @@ use crate::model::{
 use crate::names::{Hostname, ImageName, PackageName, UnitName, Version, GPT_LABEL_MAX};
 use crate::parse::Parsed;
 use crate::paths::{FileMode, HostPath, ImagePath, IMAGE_TOP_DIRS};
-use crate::raw::{RawDebian, RawFile, RawFirstboot, RawPartitions, RawSystemd, Text};
+use crate::raw::{
+    RawDebian, RawFile, RawFirstboot, RawHealth, RawPartitions, RawSystemd, RawUpdate, Text,
+};
 use crate::size::{Size, MIB};
+use crate::update::{BootTries, Channel, Health, RepositoryUrl, Update};
 
 /// Checks a parsed recipe; collects problems instead of stopping at the first.
 pub(crate) struct Validator<'a> {
@@ -270,6 +273,8 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         docs: content.docs.unwrap_or(false),
         translations,
     };
+    let update = raw.update.and_then(|u| update(v, u));
+    let health = health(v, raw.health.unwrap_or_default());
 
     if !v.problems.is_empty() {
         return None;
@@ -288,6 +293,8 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         keys,
         firstboot,
         content,
+        update,
+        health,
     })
 }
 
@@ -564,4 +571,62 @@ fn firstboot(v: &mut Validator<'_>, raw: RawFirstboot) -> Firstboot {
         SshKey::parse,
     );
     f
+}
+
+/// `[update]`: `repository` and `root` are required once the table is there.
+fn update(v: &mut Validator<'_>, raw: RawUpdate) -> Option<Update> {
+    let missing = |v: &mut Validator<'_>, field: &str| {
+        v.report(
+            ProblemKind::Shape,
+            field,
+            None,
+            format!("missing field `{field}`: [update] needs the repository and its root"),
+        );
+    };
+    let repository = match &raw.repository {
+        Some(t) => v.value("update.repository", t, RepositoryUrl::parse),
+        None => {
+            missing(v, "update.repository");
+            None
+        }
+    };
+    let root = match &raw.root {
+        Some(t) => v
+            .host_path("update.root", t)
+            .inspect(|p| v.check_exists("update.root", t, p, false)),
+        None => {
+            missing(v, "update.root");
+            None
+        }
+    };
+    let channel = v
+        .optional("update.channel", raw.channel.as_ref(), Channel::parse)
+        .map(|c| c.unwrap_or_else(Channel::default_channel));
+    let tries = match &raw.tries {
+        None => Some(BootTries::DEFAULT),
+        Some(t) => match BootTries::new(*t.get_ref()) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                let loc = v.at(t.span().start);
+                v.report(ProblemKind::Value, "update.tries", loc, e.0);
+                None
+            }
+        },
+    };
+    Some(Update {
+        repository: repository?,
+        root: root?,
+        channel: channel?,
+        tries: tries?,
+    })
+}
+
+fn health(v: &mut Validator<'_>, raw: RawHealth) -> Health {
+    let mut units = Vec::new();
+    for u in v.list("health.units", raw.units.as_ref(), UnitName::parse) {
+        if !units.contains(&u) {
+            units.push(u);
+        }
+    }
+    Health { units }
 }

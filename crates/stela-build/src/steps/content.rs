@@ -130,6 +130,11 @@ pub fn recipe_content(h: &mut Sha256, recipe: &Recipe) -> anyhow::Result<()> {
                 .with_context(|| format!("files: hashing {src} for the cache key"))?;
         }
     }
+    if let Some(u) = recipe.update() {
+        h.update(b"update-root\0");
+        hash_path(h, u.root.resolved())
+            .with_context(|| format!("update.root: hashing {} for the cache key", u.root))?;
+    }
     for overlay in recipe.overlay() {
         h.update(b"overlay\0");
         hash_path(h, overlay.resolved())

@@ -29,6 +29,7 @@ pub fn run(recipe: &Recipe, tree: &Path) -> anyhow::Result<Vec<(String, String)>
     }
     identity(recipe, tree)?;
     units(recipe, tree)?;
+    super::agent::install(recipe, tree)?;
     root_partition(recipe, tree)?;
     os_release(recipe, tree)?;
     super::secrets::remove(tree)?;

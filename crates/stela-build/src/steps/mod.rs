@@ -1,5 +1,6 @@
 //! The steps of the pipeline, one module each, in the order they run.
 
+pub mod agent;
 pub mod buildtools;
 pub mod content;
 pub mod customise;

@@ -58,6 +58,11 @@ pub struct QemuArgs {
     /// Keep the run's files (overlay, variable store, TPM state, log) in this directory.
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
+    /// Give the guest a network card that reaches only this: TCP to 10.0.2.100:GUEST_PORT
+    /// goes to the host's 127.0.0.1:HOST_PORT (QEMU user networking with restrict=on).
+    /// Repeatable; without it the guest has no network.
+    #[arg(long, value_name = "GUEST_PORT:HOST_PORT")]
+    forward: Vec<stela_qemu::Forward>,
     /// A guest reset ends the run (QEMU's -no-reboot).
     #[arg(long)]
     no_reboot: bool,
@@ -65,6 +70,21 @@ pub struct QemuArgs {
     /// second disk, a monitor socket).
     #[arg(last = true, value_name = "QEMU_ARGS")]
     qemu_args: Vec<String>,
+}
+
+/// Arguments of the hidden `stela qemu-relay`, which QEMU starts for each connection of
+/// a `--forward`.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// The host port on 127.0.0.1.
+    port: u16,
+}
+
+/// Run `stela qemu-relay`: the connection on standard input and output, to the port.
+pub fn relay(args: RelayArgs) -> anyhow::Result<Outcome> {
+    stela_qemu::relay(args.port, Duration::from_secs(120))
+        .with_context(|| format!("relaying a guest connection to 127.0.0.1:{}", args.port))?;
+    Ok(Outcome::Success)
 }
 
 /// Run `stela qemu`.
@@ -82,6 +102,16 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
         .timeout(timeout)
         .no_reboot(args.no_reboot)
         .extra_args(args.qemu_args.iter().cloned());
+    let exe = std::env::current_exe().context("finding the stela executable")?;
+    for f in &args.forward {
+        let mut f = f.clone();
+        f.relay = vec![
+            exe.display().to_string(),
+            "qemu-relay".to_owned(),
+            f.host_port.to_string(),
+        ];
+        config = config.forward(f);
+    }
     if let Some(v) = &args.until {
         config = config.until(v);
     }

@@ -189,3 +189,178 @@ pub fn e2e_keys(dir: &Path, common_name: &str) -> PathBuf {
     );
     keys
 }
+
+/// A static file server on 127.0.0.1 for the tests: it serves `root` (GET of a path
+/// under it, no `..`), counts the bytes it sent, and stops accepting after `life`.
+pub struct FileServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Bytes of response bodies sent so far.
+    pub bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Start a [`FileServer`] for `root`.
+pub fn serve_dir(root: PathBuf, life: std::time::Duration) -> FileServer {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    listener.set_nonblocking(true).expect("non-blocking");
+    let end = std::time::Instant::now() + life;
+    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = bytes.clone();
+    std::thread::spawn(move || {
+        while std::time::Instant::now() < end {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            };
+            let (root, counter) = (root.clone(), counter.clone());
+            std::thread::spawn(move || {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+                let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(60)));
+                let Ok(read_half) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(read_half);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let file = root.join(path.trim_start_matches('/'));
+                let mut out = stream;
+                match std::fs::read(&file) {
+                    Ok(body) if file.is_file() && !path.contains("..") => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        if out
+                            .write_all(head.as_bytes())
+                            .and_then(|()| out.write_all(&body))
+                            .is_ok()
+                        {
+                            counter.fetch_add(body.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    _ => {
+                        let _ = out.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                    }
+                }
+            });
+        }
+    });
+    FileServer { port, bytes }
+}
+
+/// `stela build RECIPE --keys KEYS --out OUT`; the build's manifest.
+pub fn build(recipe: &Path, keys: &Path, out: &Path) -> serde_json::Value {
+    run_ok(
+        stela()
+            .arg("build")
+            .arg(recipe)
+            .arg("--keys")
+            .arg(keys)
+            .arg("--out")
+            .arg(out)
+            .arg("--json"),
+    );
+    let manifest = std::fs::read(out.join("manifest.json")).expect("the build's manifest.json");
+    serde_json::from_slice(&manifest).expect("manifest.json is JSON")
+}
+
+/// `sgdisk -p`: (number, first sector, last sector, name) of each partition.
+pub fn partitions(disk: &Path) -> Vec<(u32, u64, u64, String)> {
+    let out = run_ok(Command::new("sgdisk").arg("-p").arg(disk));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n: u32 = f.first()?.parse().ok()?;
+            let first: u64 = f.get(1)?.parse().ok()?;
+            let last: u64 = f.get(2)?.parse().ok()?;
+            Some((n, first, last, f.last()?.to_string()))
+        })
+        .collect()
+}
+
+/// Copy sectors `first..=last` of `disk` into `to` with dd.
+pub fn extract(disk: &Path, first: u64, last: u64, to: &Path) {
+    run_ok(
+        Command::new("dd")
+            .arg(format!("if={}", disk.display()))
+            .arg(format!("of={}", to.display()))
+            .args(["bs=512", "status=none"])
+            .arg(format!("skip={first}"))
+            .arg(format!("count={}", last - first + 1)),
+    );
+}
+
+/// A hostile server on 127.0.0.1: it answers every request with `200 OK` and then zeros
+/// without end (no length), until the client goes or `life` is over. Its port.
+pub fn serve_endless(life: std::time::Duration) -> u16 {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1");
+    let port = listener.local_addr().expect("local address").port();
+    listener.set_nonblocking(true).expect("non-blocking");
+    let end = std::time::Instant::now() + life;
+    std::thread::spawn(move || {
+        while std::time::Instant::now() < end {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(30)));
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                let zeros = [0u8; 65536];
+                while std::time::Instant::now() < end && stream.write_all(&zeros).is_ok() {}
+            });
+        }
+    });
+    port
+}
+
+/// `cp -al FROM TO`: a copy of a repository sharing its files (stela writes every
+/// repository file anew and renames it into place, so the copies stay apart).
+pub fn link_copy(from: &Path, to: &Path) {
+    run_ok(Command::new("cp").arg("-al").arg(from).arg(to));
+}
+
+/// `stela repo init DIR/repo --keys DIR/tuf-keys`: the repository and its role keys.
+pub fn repo_init(dir: &Path) -> (PathBuf, PathBuf) {
+    let (repo, keys) = (dir.join("repo"), dir.join("tuf-keys"));
+    run_ok(
+        stela()
+            .args(["repo", "init"])
+            .arg(&repo)
+            .arg("--keys")
+            .arg(&keys),
+    );
+    (repo, keys)
+}
+
+/// `stela publish OUT --repo REPO --keys KEYS --channel CHANNEL`.
+pub fn publish(out: &Path, repo: &Path, keys: &Path, channel: &str) {
+    run_ok(
+        stela()
+            .arg("publish")
+            .arg(out)
+            .arg("--repo")
+            .arg(repo)
+            .arg("--keys")
+            .arg(keys)
+            .args(["--channel", channel]),
+    );
+}

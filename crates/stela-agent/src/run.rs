@@ -1,0 +1,244 @@
+//! One run of the agent on a device: look at the machine, ask the repository, install.
+
+use serde::Serialize;
+
+use crate::device::{read_disk, DeviceConfig, RunningSystem};
+use crate::error::AgentError;
+use crate::install::{install, InstallReport};
+use crate::source::UpdateSource;
+use crate::status::{StateDir, Status};
+
+/// What a run found or did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// The running version is the newest allowed on the channel.
+    UpToDate {
+        /// The running `<name>_<version>`.
+        running: String,
+    },
+    /// The running version is not blessed yet: one risky change per reboot, so nothing
+    /// is installed until it is.
+    OnTrial {
+        /// The running `<name>_<version>`.
+        running: String,
+    },
+    /// `check`: this release would be installed.
+    Offered {
+        /// The running `<name>_<version>`.
+        running: String,
+        /// The release offered.
+        offered: String,
+        /// Its root hash.
+        root_hash: String,
+    },
+    /// The newest release is installed already and boots next.
+    AlreadyInstalled {
+        /// The running `<name>_<version>`.
+        running: String,
+        /// The release.
+        installed: String,
+    },
+    /// The release was installed; it boots next.
+    Installed(InstallReport),
+}
+
+impl RunOutcome {
+    /// Whether a reboot would start a new version.
+    pub fn wants_reboot(&self) -> bool {
+        matches!(
+            self,
+            RunOutcome::Installed(_) | RunOutcome::AlreadyInstalled { .. }
+        )
+    }
+
+    /// One line for a person.
+    pub fn message(&self) -> String {
+        match self {
+            RunOutcome::UpToDate { running } => {
+                format!("{running} runs and is the newest release offered")
+            }
+            RunOutcome::OnTrial { running } => format!(
+                "{running} runs on trial (not blessed yet); nothing is installed before it is"
+            ),
+            RunOutcome::Offered {
+                running, offered, ..
+            } => format!("{running} runs; {offered} is offered"),
+            RunOutcome::AlreadyInstalled { installed, .. } => {
+                format!("{installed} is installed and boots next")
+            }
+            RunOutcome::Installed(r) => format!(
+                "{} installed in slot {} ({} bytes downloaded); it boots next as {}",
+                r.label, r.slot, r.downloaded, r.boot_entry
+            ),
+        }
+    }
+}
+
+/// The machine's status.
+pub fn device_status(config: &DeviceConfig, system: &RunningSystem) -> Result<Status, AgentError> {
+    let model = read_disk(&system.disk)?;
+    Status::gather(&model, &system.root_hash, &StateDir::new(&config.state_dir))
+}
+
+/// `check` (`apply == false`) or `apply` on the running machine; the result (or the
+/// error) is recorded for `status`.
+pub fn device_run(
+    config: &DeviceConfig,
+    system: &RunningSystem,
+    apply: bool,
+) -> Result<RunOutcome, AgentError> {
+    let state = StateDir::new(&config.state_dir);
+    let result = run_once(config, system, &state, apply);
+    let action = if apply { "apply" } else { "check" };
+    let recorded = match &result {
+        Ok(o) => state.record(action, Ok(&o.message())),
+        Err(e) => state.record(action, Err(&e.to_string())),
+    };
+    if let Err(e) = recorded {
+        tracing::warn!("recording the run's result: {e}");
+    }
+    result
+}
+
+fn run_once(
+    config: &DeviceConfig,
+    system: &RunningSystem,
+    state: &StateDir,
+    apply: bool,
+) -> Result<RunOutcome, AgentError> {
+    let model = read_disk(&system.disk)?;
+    let status = Status::gather(&model, &system.root_hash, state)?;
+    let running = status.running.clone();
+    let (name, version) = running.split_once('_').ok_or_else(|| {
+        AgentError::Running(format!(
+            "the running slot's label {running:?} is not <name>_<version>"
+        ))
+    })?;
+    if apply && status.state == "on-trial" {
+        return Ok(RunOutcome::OnTrial { running });
+    }
+    let datastore = state.datastore();
+    std::fs::create_dir_all(&datastore).map_err(|source| AgentError::State {
+        path: datastore.clone(),
+        what: "creating",
+        source,
+    })?;
+    let source = UpdateSource::open(&config.repository, &config.root, &datastore)?;
+    let Some(offer) = source.newest_after(name, &config.channel, version, &status.failed) else {
+        return Ok(RunOutcome::UpToDate { running });
+    };
+    if !apply {
+        return Ok(RunOutcome::Offered {
+            running,
+            offered: offer.label(),
+            root_hash: offer.root_hash.to_string(),
+        });
+    }
+    let root_hash = offer.root_hash.to_string();
+    if status
+        .versions
+        .iter()
+        .any(|v| v.root_hash == root_hash && v.entry.is_some() && v.state != "failed")
+    {
+        return Ok(RunOutcome::AlreadyInstalled {
+            running,
+            installed: offer.label(),
+        });
+    }
+    install(
+        &source,
+        &offer,
+        &system.disk,
+        &system.root_hash,
+        &system.esp,
+        config.tries,
+    )
+    .map(RunOutcome::Installed)
+}
+
+/// What `rollback` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    /// The version that ran and is now marked bad.
+    pub from: String,
+    /// The version that boots next.
+    pub to: String,
+    /// The running version's boot entry, renamed with no tries left.
+    pub entry: String,
+}
+
+/// Go back to an installed older version (`to`, or the newest installed one below the
+/// running version): the running version's boot entry is renamed with no tries left
+/// (`+0`), so systemd-boot boots the older one next and the agent never offers the
+/// version again. Nothing is deleted; the next update writes over the marked slot.
+pub fn device_rollback(
+    config: &DeviceConfig,
+    system: &RunningSystem,
+    to: Option<&str>,
+) -> Result<RollbackReport, AgentError> {
+    let state = StateDir::new(&config.state_dir);
+    let model = read_disk(&system.disk)?;
+    let status = Status::gather(&model, &system.root_hash, &state)?;
+    let running = status
+        .versions
+        .iter()
+        .find(|v| v.running)
+        .ok_or_else(|| AgentError::Running("the running version is not on the disk".into()))?;
+    let running_version = running.version.clone().unwrap_or_default();
+    let candidates: Vec<_> = status
+        .versions
+        .iter()
+        .filter(|v| !v.running && v.entry.is_some() && v.state != "failed")
+        .filter(|v| {
+            v.version
+                .as_deref()
+                .is_some_and(|x| stela_image::boot::compare_versions(x, &running_version).is_lt())
+        })
+        .collect();
+    let target = match to {
+        Some(want) => candidates
+            .iter()
+            .find(|v| v.version.as_deref() == Some(want))
+            .ok_or_else(|| {
+                AgentError::Running(format!(
+                    "version {want} is not an installed, bootable version older than the running {running_version} (installed: {})",
+                    status
+                        .versions
+                        .iter()
+                        .map(|v| format!("{} {}", v.label, v.state))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+        None => candidates
+            .iter()
+            .max_by(|a, b| {
+                stela_image::boot::compare_versions(
+                    a.version.as_deref().unwrap_or_default(),
+                    b.version.as_deref().unwrap_or_default(),
+                )
+            })
+            .ok_or_else(|| {
+                AgentError::Running(format!(
+                    "no installed version older than the running {running_version} has a boot entry"
+                ))
+            })?,
+    };
+    let entry = running
+        .entry
+        .clone()
+        .ok_or_else(|| AgentError::Running("the running version has no boot entry".into()))?;
+    let marked = crate::device::bad_entry_name(&entry);
+    crate::device::rename_entry(&system.esp, &entry, &marked)?;
+    let report = RollbackReport {
+        from: running.label.clone(),
+        to: target.label.clone(),
+        entry: marked,
+    };
+    let msg = format!("rolled back from {} to {}", report.from, report.to);
+    if let Err(e) = state.record("rollback", Ok(&msg)) {
+        tracing::warn!("recording the run's result: {e}");
+    }
+    Ok(report)
+}
