@@ -34,7 +34,8 @@ pub enum UpdateCommand {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// The installed version to go back to (default: the newest older one).
-    version: Option<String>,
+    #[arg(value_name = "VERSION")]
+    to: Option<String>,
     /// Reboot into it now.
     #[arg(long)]
     reboot: bool,
@@ -168,7 +169,7 @@ fn status(args: StatusArgs) -> anyhow::Result<Outcome> {
 fn rollback(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let system = RunningSystem::detect()?;
     let config = DeviceConfig::load()?;
-    let report = stela_agent::device_rollback(&config, &system, args.version.as_deref())?;
+    let report = stela_agent::device_rollback(&config, &system, args.to.as_deref())?;
     if args.json {
         print_json(&report)?;
     } else {
