@@ -642,7 +642,7 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
         .any(|p| p.as_str() == "dracut"));
     assert_eq!(
         a.cache_key().to_string(),
-        "16668bfd799e4ed0ad1ccf985b8f1f161b2d389b6947f0333cafdaaaddd30c9a"
+        "b5230d6072de121f190b416d77b87c46be7d112639cb28b9bedf7eb7b47d773d"
     );
 
     let with = |from: &str, to: &str| {
