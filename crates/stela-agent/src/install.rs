@@ -28,7 +28,7 @@ use stela_image::{Role, SlotChange, SlotId, StelaDisk};
 use stela_repo::Kind;
 use stela_verity::{Header, NoProgress, RootHash, Superblock, VerityParams};
 
-use crate::device::{mounted_put, mounted_remove, EspAccess};
+use crate::device::{mounted_put, mounted_remove, read_disk, EspAccess};
 use crate::error::AgentError;
 use crate::source::{Offer, UpdateSource};
 
@@ -88,14 +88,10 @@ impl Disk {
         }
     }
 
-    /// The image model of the disk as it is now. On a running machine the kernel may
-    /// have changed the ESP through its mount, behind the whole disk's page cache:
-    /// everything is synced and the disk's cached pages dropped first.
+    /// The image model of the disk as it is now (see [`read_disk`]: synced, cached
+    /// pages dropped, because the kernel may have changed the ESP through its mount).
     fn model(&self) -> Result<StelaDisk, AgentError> {
-        rustix::fs::sync();
-        rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::DontNeed)
-            .map_err(|e| self.io("dropping cached pages")(e.into()))?;
-        StelaDisk::open(&self.path).map_err(AgentError::disk(&self.path))
+        read_disk(&self.path)
     }
 
     fn change(
