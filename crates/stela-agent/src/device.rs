@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use stela_image::StelaDisk;
+use stela_recipe::{MaintenanceWindow, Update};
 use stela_verity::RootHash;
 
 use crate::error::AgentError;
@@ -38,6 +39,10 @@ pub struct DeviceConfig {
     pub state_dir: PathBuf,
     /// Boots a new version gets (its boot entry's `+N`).
     pub tries: u8,
+    /// When `apply --reboot` may reboot into a new version; any time if `None`.
+    pub window: Option<MaintenanceWindow>,
+    /// The rollout wave this machine is in, in place of the one its machine-id gives.
+    pub wave: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,6 +51,8 @@ struct ConfigFile {
     repository: Option<String>,
     channel: Option<String>,
     tries: Option<u8>,
+    window: Option<String>,
+    wave: Option<u8>,
 }
 
 fn read_config(path: &Path) -> Result<Option<ConfigFile>, AgentError> {
@@ -92,6 +99,7 @@ impl DeviceConfig {
                 reason: "missing: this image was built without an [update] table".to_owned(),
             });
         };
+        let local_path = local;
         let local = read_config(local)?.unwrap_or_default();
         let repository =
             local
@@ -112,6 +120,28 @@ impl DeviceConfig {
                 reason: format!("tries = {tries}: a new version gets 1 to 9 boots"),
             });
         }
+        let window = match local.window.as_ref().or(base.window.as_ref()) {
+            None => None,
+            Some(w) => Some(MaintenanceWindow::parse(w).map_err(|e| AgentError::Config {
+                path: if local.window.is_some() {
+                    local_path.to_owned()
+                } else {
+                    image.to_owned()
+                },
+                reason: format!("window: {e}"),
+            })?),
+        };
+        let wave = local.wave.or(base.wave);
+        if let Some(n) = wave.filter(|n| *n > Update::WAVE_MAX) {
+            return Err(AgentError::Config {
+                path: if local.wave.is_some() {
+                    local_path.to_owned()
+                } else {
+                    image.to_owned()
+                },
+                reason: format!("wave = {n}: a wave is 0 to {}", Update::WAVE_MAX),
+            });
+        }
         if !root.is_file() {
             return Err(AgentError::Config {
                 path: root.to_owned(),
@@ -124,6 +154,8 @@ impl DeviceConfig {
             root: root.to_owned(),
             state_dir: state_dir.to_owned(),
             tries,
+            window,
+            wave,
         })
     }
 }
@@ -379,16 +411,31 @@ mod tests {
         );
         std::fs::write(
             &image,
-            stela_build::steps::agent::config_text("http://10.0.2.100:8080/", "stable", 3),
+            "repository = \"http://10.0.2.100:8080/\"\nchannel = \"stable\"\ntries = 3\nwindow = \"Sat 02:00-04:00\"\n",
         )
         .expect("image");
         let c = DeviceConfig::load_from(&image, &local, &root, d.path()).expect("config");
         assert_eq!(c.repository, "http://10.0.2.100:8080/");
         assert_eq!(c.channel, "stable");
         assert_eq!(c.tries, 3);
-        std::fs::write(&local, "channel = \"beta\"\n").expect("local");
+        assert_eq!(
+            c.window.as_ref().map(|w| w.as_str()),
+            Some("Sat 02:00-04:00")
+        );
+        assert_eq!(c.wave, None);
+        std::fs::write(&local, "channel = \"beta\"\nwave = 0\n").expect("local");
         let c = DeviceConfig::load_from(&image, &local, &root, d.path()).expect("config");
         assert_eq!(c.channel, "beta");
+        assert_eq!(c.wave, Some(0));
+        std::fs::write(&local, "window = \"Someday 02:00-03:00\"\n").expect("local");
+        let err = DeviceConfig::load_from(&image, &local, &root, d.path()).expect_err("window");
+        assert!(
+            err.to_string().contains("local.toml") && err.to_string().contains("not a day"),
+            "{err}"
+        );
+        std::fs::write(&local, "wave = 99\n").expect("local");
+        let err = DeviceConfig::load_from(&image, &local, &root, d.path()).expect_err("wave");
+        assert!(err.to_string().contains("wave = 99"), "{err}");
         std::fs::write(&local, "chanel = \"beta\"\n").expect("local");
         let err = DeviceConfig::load_from(&image, &local, &root, d.path()).expect_err("typo");
         assert!(err.to_string().contains("local.toml"), "{err}");

@@ -66,6 +66,7 @@ pub struct QemuConfig {
     pub(crate) until: Option<String>,
     pub(crate) fail: Option<String>,
     pub(crate) timeout: Duration,
+    pub(crate) silence: Option<Duration>,
     pub(crate) no_reboot: bool,
     pub(crate) accel: AccelChoice,
     pub(crate) extra_args: Vec<String>,
@@ -93,6 +94,7 @@ impl QemuConfig {
             until: None,
             fail: None,
             timeout: DEFAULT_TIMEOUT,
+            silence: None,
             no_reboot: false,
             accel: AccelChoice::Auto,
             extra_args: Vec::new(),
@@ -174,6 +176,13 @@ impl QemuConfig {
         self.timeout = timeout;
         self
     }
+    /// Give up when the console has printed nothing for this long: a guest that hangs
+    /// (waits at a prompt, stuck in a unit) ends the run long before the overall
+    /// `timeout` of a run with many boots. Unset by default.
+    pub fn silence(mut self, limit: Duration) -> QemuConfig {
+        self.silence = Some(limit);
+        self
+    }
     /// Make a guest reset end the run (`-no-reboot`). Off by default: key enrolment
     /// resets the machine once.
     /// Give the guest a network card on QEMU's user network with `restrict=on` (no
@@ -235,6 +244,12 @@ impl QemuConfig {
         if self.timeout.is_zero() {
             return Err(QemuError::Setting {
                 field: "timeout",
+                reason: "must be longer than zero".into(),
+            });
+        }
+        if self.silence.is_some_and(|s| s.is_zero()) {
+            return Err(QemuError::Setting {
+                field: "silence",
                 reason: "must be longer than zero".into(),
             });
         }

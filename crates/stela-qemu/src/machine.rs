@@ -31,6 +31,9 @@ pub enum Outcome {
     FailMatched(String),
     /// The time ran out first.
     TimedOut,
+    /// The console printed nothing for the configured silence limit
+    /// ([`crate::QemuConfig::silence`]): the guest hangs.
+    Silent(Duration),
     /// QEMU exited by itself first: the guest powered off (status 0), reset with
     /// `no_reboot`, or QEMU failed. `stderr` is the end of what QEMU printed.
     Exited {
@@ -95,6 +98,10 @@ pub struct Machine {
     stopping: Arc<AtomicBool>,
     stderr_reader: Option<JoinHandle<()>>,
     matcher: LineMatcher,
+    /// See [`QemuConfig::silence`].
+    silence: Option<Duration>,
+    /// When the console last printed something.
+    last_output: Instant,
     /// Console bytes received after the last hit, not yet matched.
     pending: Vec<u8>,
     exit: Option<ExitStatus>,
@@ -253,6 +260,8 @@ impl Machine {
             stopping,
             stderr_reader,
             matcher: LineMatcher::new(None, None),
+            silence: config.silence,
+            last_output: started,
             pending: Vec::new(),
             exit: None,
             log: log.0,
@@ -292,10 +301,18 @@ impl Machine {
                 None => QUIET,
             };
             chunk = match self.console.recv_timeout(wait) {
-                Ok(bytes) => bytes,
+                Ok(bytes) => {
+                    self.last_output = Instant::now();
+                    bytes
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(hit) = self.matcher.match_partial() {
                         return Ok(outcome_of(hit));
+                    }
+                    if let Some(limit) = self.silence {
+                        if self.last_output.elapsed() >= limit {
+                            return Ok(Outcome::Silent(limit));
+                        }
                     }
                     Vec::new()
                 }

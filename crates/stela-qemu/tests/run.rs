@@ -121,3 +121,38 @@ fn qemu_exiting_first_is_reported_with_its_stderr() {
         other => panic!("expected QEMU to exit first, got {other:?}"),
     }
 }
+
+#[test]
+fn a_silent_console_ends_the_run_long_before_the_time_limit() {
+    require_tools();
+    let dir = run_dir("silent");
+    let disk = blank_disk(&dir);
+    // The same machine running prints OVMF's lines within seconds: the silence limit
+    // does not fire on a guest that talks.
+    let talking = QemuConfig::new(&disk)
+        .run_dir(dir.join("talking"))
+        .until("^BdsDxe: ")
+        .silence(FIRMWARE_TIMEOUT)
+        .timeout(FIRMWARE_TIMEOUT * 2);
+    let report = Machine::run(&talking).expect("running QEMU");
+    assert!(
+        matches!(report.outcome, Outcome::Matched(_)),
+        "{:?}",
+        report.outcome
+    );
+    // Started paused (`-S`), the guest never prints: the run ends after the silence
+    // limit, not the hour of its time limit.
+    let paused = QemuConfig::new(&disk)
+        .run_dir(dir.join("paused"))
+        .until("^BdsDxe: ")
+        .silence(Duration::from_secs(3))
+        .timeout(Duration::from_secs(3600))
+        .extra_args(["-S"]);
+    let report = Machine::run(&paused).expect("running QEMU");
+    assert_eq!(report.outcome, Outcome::Silent(Duration::from_secs(3)));
+    assert!(
+        report.elapsed < Duration::from_secs(60),
+        "{:?}",
+        report.elapsed
+    );
+}

@@ -44,6 +44,7 @@ mod size;
 mod update;
 mod validate;
 mod version;
+mod window;
 
 use std::path::Path;
 
@@ -67,6 +68,7 @@ pub use paths::{FileMode, HostPath, ImagePath, IMAGE_TOP_DIRS};
 pub use size::Size;
 pub use update::{BootTries, Channel, Health, RepositoryUrl, Update};
 pub use version::compare_versions;
+pub use window::MaintenanceWindow;
 
 /// The text of the built-in recipe (`default-recipe.toml` in this crate): a minimal
 /// appliance that `stela build` builds when given no recipe.

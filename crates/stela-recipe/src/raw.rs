@@ -103,6 +103,8 @@ pub(crate) struct RawUpdate {
     pub root: Option<Text>,
     pub channel: Option<Text>,
     pub tries: Option<Spanned<i64>>,
+    pub window: Option<Text>,
+    pub wave: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

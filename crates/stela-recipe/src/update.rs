@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::error::InvalidValue;
 use crate::names::{string_newtype, UnitName};
 use crate::paths::HostPath;
+use crate::window::MaintenanceWindow;
 
 string_newtype! {
     /// A repository location the device fetches from: an `http://`, `https://` or
@@ -107,6 +108,19 @@ pub struct Update {
     pub channel: Channel,
     /// Boots a new version gets; 3 by default.
     pub tries: BootTries,
+    /// When `stela update apply --reboot` may reboot into a new version; any time if
+    /// unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<MaintenanceWindow>,
+    /// The rollout wave every machine of this image is in, in place of the one its
+    /// machine-id gives (0 = the first wave, for canary images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u8>,
+}
+
+impl Update {
+    /// The highest wave a recipe or a device may name.
+    pub const WAVE_MAX: u8 = 15;
 }
 
 /// `[health]`: units that must be active before a boot is counted as good (they join

@@ -20,6 +20,7 @@ use crate::raw::{
 };
 use crate::size::{Size, MIB};
 use crate::update::{BootTries, Channel, Health, RepositoryUrl, Update};
+use crate::window::MaintenanceWindow;
 
 /// Checks a parsed recipe; collects problems instead of stopping at the first.
 pub(crate) struct Validator<'a> {
@@ -613,11 +614,34 @@ fn update(v: &mut Validator<'_>, raw: RawUpdate) -> Option<Update> {
             }
         },
     };
+    let window = v.optional(
+        "update.window",
+        raw.window.as_ref(),
+        MaintenanceWindow::parse,
+    );
+    let wave = match &raw.wave {
+        None => Some(None),
+        Some(t) => match u8::try_from(*t.get_ref()) {
+            Ok(n) if n <= Update::WAVE_MAX => Some(Some(n)),
+            _ => {
+                let loc = v.at(t.span().start);
+                let msg = format!(
+                    "{}: a wave is 0 to {} (the repository's waves, counted from 0)",
+                    t.get_ref(),
+                    Update::WAVE_MAX
+                );
+                v.report(ProblemKind::Value, "update.wave", loc, msg);
+                None
+            }
+        },
+    };
     Some(Update {
         repository: repository?,
         root: root?,
         channel: channel?,
         tries: tries?,
+        window: window?,
+        wave: wave?,
     })
 }
 

@@ -16,6 +16,8 @@
 //!   independent zstd frames ([`frames`]), its verity tree and signatures, the UKI and the
 //!   manifest, each target carrying the version and root hash ([`TargetInfo`]);
 //! - [`refresh`] re-signs snapshot and timestamp (run it from a timer);
+//! - [`set_rules`] signs a channel's rules: minimum and maximum version, rollout waves
+//!   ([`rollout`]);
 //! - [`show`] verifies the repository and lists what it holds.
 //!
 //! TUF itself (metadata formats, signing, verification) is the `tough` crate's; this
@@ -29,6 +31,7 @@ mod layout;
 pub mod policy;
 mod release;
 mod repo;
+pub mod rollout;
 mod runtime;
 
 pub use error::RepoError;
@@ -37,6 +40,7 @@ pub use layout::{Layout, METADATA, TARGETS};
 pub use policy::{Expiry, Period, Settings, UsrCompression};
 pub use release::{Kind, Release, ReleaseFile, TargetInfo};
 pub use repo::{
-    init, publish, refresh, show, InitOptions, InitReport, PublishReport, RefreshReport,
-    ReleaseEntry, RepoSummary, SignedRoot,
+    init, publish, refresh, rules, set_rules, show, InitOptions, InitReport, PublishReport,
+    RefreshReport, ReleaseEntry, RepoSummary, RulesReport, SignedRoot,
 };
+pub use rollout::{ChannelRules, RolloutPosition, Wave};

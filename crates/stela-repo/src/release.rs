@@ -72,6 +72,10 @@ pub struct TargetInfo {
     pub root_hash: String,
     /// The channels the release is on.
     pub channels: Vec<String>,
+    /// When the release reached each of its channels (RFC 3339, UTC): staged rollouts
+    /// count from it. A release without it is seen at once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub published: std::collections::BTreeMap<String, String>,
     /// For [`Kind::Usr`]: the zstd frames.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames: Option<FrameTable>,

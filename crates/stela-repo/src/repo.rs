@@ -22,7 +22,9 @@ use crate::keys::{Role, RoleKey, RoleKeyDir};
 use crate::layout::{put, sync_dir, Layout};
 use crate::policy::Settings;
 use crate::release::{Kind, Release, TargetInfo};
+use crate::rollout::ChannelRules;
 use crate::runtime::block_on;
+use sha2::{Digest, Sha256};
 
 const SPEC_VERSION: &str = "1.0.0";
 
@@ -330,6 +332,7 @@ pub fn publish(
         for (n, t, i) in &same_release {
             let mut info = i.clone();
             info.channels.push(channel.to_owned());
+            info.published.insert(channel.to_owned(), now.to_string());
             let mut t = t.clone();
             t.custom = info.to_custom();
             new_targets.push((n.raw().to_owned(), t));
@@ -351,6 +354,7 @@ pub fn publish(
                 kind: f.kind,
                 root_hash: m.root_hash.clone(),
                 channels: vec![channel.to_owned()],
+                published: [(channel.to_owned(), now.to_string())].into(),
                 frames: None,
             };
             let (length, sha256) = if f.kind == Kind::Usr {
@@ -390,6 +394,7 @@ pub fn publish(
         &settings,
         now,
         new_targets.clone(),
+        Vec::new(),
     )?;
     write_metadata(&layout, &signed)?;
     Ok(PublishReport {
@@ -422,7 +427,7 @@ fn check_channel_name(channel: &str) -> Result<(), RepoError> {
     }
 }
 
-/// Targets with `add` added or replaced, every role version one up.
+/// Targets with `add` added or replaced and `remove` removed, every role version one up.
 fn sign_release(
     repo: &tough::Repository,
     root_path: &Path,
@@ -430,6 +435,7 @@ fn sign_release(
     settings: &Settings,
     now: jiff::Timestamp,
     add: Vec<(String, Target)>,
+    remove: Vec<String>,
 ) -> Result<tough::editor::signed::SignedRepository, RepoError> {
     let online = online_keys(keys)?;
     let next = |v: NonZeroU64| v.checked_add(1).expect("a version below u64::MAX");
@@ -445,6 +451,9 @@ fn sign_release(
     let repo = repo.clone();
     block_on(async move {
         let mut editor = RepositoryEditor::from_repo(root_path, repo).await?;
+        for name in remove {
+            editor.remove_target(&TargetName::new(name)?)?;
+        }
         for (name, target) in add {
             let name = TargetName::new(name)?;
             editor.remove_target(&name)?;
@@ -496,6 +505,104 @@ fn move_staged(layout: &Layout, stage: &Path) -> Result<(), RepoError> {
         )?;
     }
     Ok(())
+}
+
+/// What `rules` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RulesReport {
+    /// The channel.
+    pub channel: String,
+    /// The rules now in force (`None`: cleared, every release on the channel is seen by
+    /// every device at once).
+    pub rules: Option<ChannelRules>,
+    /// The new targets.json version.
+    pub targets_version: u64,
+}
+
+/// Set (or with `None` clear) the rules of `rules.channel`, signed into the targets
+/// metadata as the target [`ChannelRules::target_name`].
+pub fn set_rules(
+    dir: &Path,
+    keys: &RoleKeyDir,
+    channel: &str,
+    rules: Option<ChannelRules>,
+    now: jiff::Timestamp,
+) -> Result<RulesReport, RepoError> {
+    check_channel_name(channel)?;
+    if let Some(r) = &rules {
+        if r.channel != channel {
+            return Err(RepoError::Options(format!(
+                "rules for channel {} given for channel {channel}",
+                r.channel
+            )));
+        }
+        r.check().map_err(|reason| RepoError::Channel {
+            channel: channel.to_owned(),
+            reason,
+        })?;
+    }
+    let layout = Layout::new(dir);
+    let settings = Settings::load(dir)?;
+    let repo = load(&layout)?;
+    let name = ChannelRules::target_name(channel);
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    match &rules {
+        Some(r) => {
+            let mut bytes = serde_json::to_vec_pretty(r).expect("rules serialise");
+            bytes.push(b'\n');
+            let sha256 = Sha256::digest(&bytes);
+            put(
+                &layout.target_file(&name, &hex::encode(sha256)),
+                &bytes,
+                false,
+            )?;
+            add.push((
+                name,
+                Target {
+                    length: bytes.len() as u64,
+                    hashes: Hashes {
+                        sha256: Decoded::<Hex>::from(sha256.to_vec()),
+                        _extra: HashMap::new(),
+                    },
+                    custom: r.to_custom(),
+                    _extra: HashMap::new(),
+                },
+            ));
+        }
+        None => {
+            let known =
+                TargetName::new(name.clone()).map_err(RepoError::tuf("naming the rules target"))?;
+            if !repo.targets().signed.targets.contains_key(&known) {
+                return Err(RepoError::Channel {
+                    channel: channel.to_owned(),
+                    reason: "has no rules to clear".to_owned(),
+                });
+            }
+            remove.push(name);
+        }
+    }
+    let editor_root = layout.root(repo.root().signed.version.get());
+    let targets_version = repo.targets().signed.version.get() + 1;
+    let signed = sign_release(&repo, &editor_root, keys, &settings, now, add, remove)?;
+    write_metadata(&layout, &signed)?;
+    Ok(RulesReport {
+        channel: channel.to_owned(),
+        rules,
+        targets_version,
+    })
+}
+
+/// The rules of every channel that has some.
+pub fn rules(dir: &Path) -> Result<Vec<ChannelRules>, RepoError> {
+    let repo = load(&Layout::new(dir))?;
+    Ok(repo
+        .targets()
+        .signed
+        .targets
+        .values()
+        .filter_map(|t| ChannelRules::from_custom(&t.custom))
+        .collect())
 }
 
 /// What `refresh` did.

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context;
-use stela_recipe::Recipe;
+use stela_recipe::{Recipe, Update};
 
 use crate::run;
 
@@ -104,12 +104,25 @@ WantedBy=timers.target
 ";
 
 /// /usr/lib/stela/update.toml, which the agent reads (`stela_agent::DeviceConfig`).
-pub fn config_text(repository: &str, channel: &str, tries: u8) -> String {
+pub fn config_text(update: &Update) -> String {
     // TOML basic strings; the recipe's checks leave no quote, backslash or control
-    // character in either value.
-    format!(
-        "# stela update agent: where this image's releases come from (the recipe's [update]\n# table). Fields set in /etc/stela/update.toml take precedence.\nrepository = \"{repository}\"\nchannel = \"{channel}\"\ntries = {tries}\n"
-    )
+    // character in any value.
+    let mut text = format!(
+        "# stela update agent: where this image's releases come from (the recipe's [update]\n# table). Fields set in /etc/stela/update.toml take precedence.\nrepository = \"{}\"\nchannel = \"{}\"\ntries = {}\n",
+        update.repository,
+        update.channel,
+        update.tries.get()
+    );
+    if let Some(w) = &update.window {
+        text.push_str(&format!(
+            "# apply --reboot reboots into a new version only in this window (UTC)\nwindow = \"{}\"\n",
+            w.as_str()
+        ));
+    }
+    if let Some(n) = update.wave {
+        text.push_str(&format!("wave = {n}\n"));
+    }
+    text
 }
 
 /// Put the health target, and with `[update]` the agent, into `tree`.
@@ -167,11 +180,7 @@ pub fn install(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
     write(
         tree,
         "usr/lib/stela/update.toml",
-        &config_text(
-            update.repository.as_str(),
-            update.channel.as_str(),
-            update.tries.get(),
-        ),
+        &config_text(update),
         0o644,
     )?;
     write(

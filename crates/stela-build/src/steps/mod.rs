@@ -63,14 +63,23 @@ fn parse_epoch(v: &str) -> anyhow::Result<u64> {
         .map_err(|e| anyhow::anyhow!("SOURCE_DATE_EPOCH={v:?}: {e}"))
 }
 
-/// Move a file, falling back to copy + remove across file systems.
+/// Move a file, falling back to copy + rename across file systems. The copy goes to a
+/// temporary name beside `to` first, so a build killed mid-copy never leaves a truncated
+/// file under the final name (a cache would otherwise take it for a finished one).
 pub(crate) fn move_file(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     if std::fs::rename(from, to).is_ok() {
         return Ok(());
     }
-    std::fs::copy(from, to)
-        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    let name = to.file_name().unwrap_or_default().to_string_lossy();
+    let partial = to.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let copied = std::fs::copy(from, &partial)
+        .and_then(|_| std::fs::File::open(&partial)?.sync_all())
+        .and_then(|()| std::fs::rename(&partial, to));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e).with_context(|| format!("copying {} to {}", from.display(), to.display()));
+    }
     std::fs::remove_file(from).with_context(|| format!("removing {}", from.display()))?;
     Ok(())
 }

@@ -40,6 +40,10 @@ pub struct QemuArgs {
     /// Give up after this many seconds (default: 600 with --until, else no limit).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+    /// Give up when the console prints nothing for this many seconds (a hung guest
+    /// ends the run before --timeout does; useful when one run spans many boots).
+    #[arg(long, value_name = "SECS")]
+    silence: Option<u64>,
     /// Write the serial log here (default: a file in the temporary directory).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -112,6 +116,9 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
         ];
         config = config.forward(f);
     }
+    if let Some(secs) = args.silence {
+        config = config.silence(Duration::from_secs(secs));
+    }
     if let Some(v) = &args.until {
         config = config.until(v);
     }
@@ -154,6 +161,13 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
         }
         RunOutcome::TimedOut => {
             eprintln!("stela qemu: no match within {} s", timeout.as_secs());
+            Outcome::CheckFailed
+        }
+        RunOutcome::Silent(limit) => {
+            eprintln!(
+                "stela qemu: the console printed nothing for {} s (after {secs:.1} s); giving up",
+                limit.as_secs()
+            );
             Outcome::CheckFailed
         }
         RunOutcome::Exited { status, stderr } => {
