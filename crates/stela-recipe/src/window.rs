@@ -73,9 +73,11 @@ impl MaintenanceWindow {
         let (days_text, span) = match words.as_slice() {
             [span] => ("daily", *span),
             [days, span] => (*days, *span),
-            _ => return Err(InvalidValue(format!(
+            _ => {
+                return Err(InvalidValue(format!(
                 "{s:?} is not a window `[DAYS] HH:MM-HH:MM` (for example \"Sat,Sun 02:00-05:00\")"
-            ))),
+            )))
+            }
         };
         let mut days = 0u8;
         if days_text.eq_ignore_ascii_case("daily") {
