@@ -3,12 +3,16 @@
 //! installs the newest allowed release into the slot that does not run.
 //!
 //! - [`UpdateSource`]: the verified repository, its [`Offer`]s per image and channel;
-//! - [`install`]: one release into the inactive slot, ordered for power cuts.
+//! - [`install`]: one release into the inactive slot, ordered for power cuts;
+//! - [`loader`]: the boot loader's two copies and their UEFI boot entries, a new one
+//!   tried once through `BootNext` and made the default once a boot through it is good.
 
 mod device;
+pub mod efivarfs;
 mod error;
 mod frames;
 mod install;
+pub mod loader;
 mod run;
 mod runtime;
 mod source;

@@ -85,7 +85,9 @@ fn state_err<'a>(
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, AgentError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> Result<Option<T>, AgentError> {
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -99,7 +101,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Age
 }
 
 /// Write `value` to `path` whole: a temporary file, synced, renamed.
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), AgentError> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), AgentError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(state_err(dir, "creating"))?;
     let tmp = path.with_extension("json.partial");

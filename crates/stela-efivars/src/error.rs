@@ -28,6 +28,10 @@ pub enum EfiVarsError {
     /// malformed or truncated.
     #[error("authentication header: {0}")]
     AuthHeader(String),
+    /// An `EFI_LOAD_OPTION` (a `Boot####` variable) or `BootOrder` is malformed, or
+    /// one to be written is not well formed.
+    #[error("load option: {0}")]
+    LoadOption(String),
     /// A time stamp is not a valid `EFI_TIME` for an authenticated variable.
     #[error("time stamp: {0}")]
     Time(String),

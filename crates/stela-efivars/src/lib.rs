@@ -6,6 +6,8 @@
 //! - [`auth`]: `EFI_VARIABLE_AUTHENTICATION_2`, the signed `.auth` files that firmware
 //!   (or systemd-boot, enrolling from `loader/keys/<name>/`) passes to `SetVariable`,
 //!   signed with [`stela_keys`] and checked against a certificate.
+//! - [`loadopt`]: `EFI_LOAD_OPTION` boot entries (`Boot####`) for a file on a GPT
+//!   partition, `BootOrder` and `BootNext`.
 //!
 //! References are to the UEFI Specification 2.10: 8.2 "Variable Services" and 32.4
 //! "Firmware/OS Key Exchange". Pure formats: no file I/O, the caller reads and writes.
@@ -23,6 +25,7 @@
 pub mod auth;
 mod error;
 mod guid;
+pub mod loadopt;
 pub mod siglist;
 mod time;
 

@@ -56,7 +56,7 @@ pub use digest::{Digest, RootfsInputs};
 pub use error::{InvalidValue, Location, Problem, ProblemKind, RecipeError};
 pub use firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};
 pub use model::{
-    Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
+    Boot, Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
     RootPartition, Source, Units, DEFAULT_ESP_SIZE, DEFAULT_ROOT_MIN_SIZE, DEFAULT_USR_SIZE,
     MIN_ESP_SIZE, MIN_USR_SIZE,
 };

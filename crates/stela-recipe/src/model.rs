@@ -33,6 +33,8 @@ pub struct Recipe {
     pub(crate) content: Content,
     pub(crate) update: Option<Update>,
     pub(crate) health: Health,
+    #[serde(skip_serializing_if = "Boot::is_default")]
+    pub(crate) boot: Boot,
 }
 
 impl Recipe {
@@ -124,6 +126,25 @@ impl Recipe {
     /// The units a boot must reach before it counts as good.
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// Boot loader settings.
+    pub fn boot(&self) -> &Boot {
+        &self.boot
+    }
+}
+
+/// `[boot]`: the boot loader the image ships.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Boot {
+    /// A systemd-boot binary to ship in place of the one from the image's own
+    /// `systemd-boot-efi` package (a newer or patched build); the build signs it.
+    pub loader: Option<HostPath>,
+}
+
+impl Boot {
+    fn is_default(&self) -> bool {
+        self.loader.is_none()
     }
 }
 

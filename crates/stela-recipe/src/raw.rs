@@ -26,6 +26,7 @@ pub(crate) struct RawRecipe {
     pub content: Option<RawContent>,
     pub update: Option<RawUpdate>,
     pub health: Option<RawHealth>,
+    pub boot: Option<RawBoot>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +55,12 @@ pub(crate) struct RawFile {
 pub(crate) struct RawSystemd {
     pub enable: Option<Vec<Text>>,
     pub disable: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoot {
+    pub loader: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

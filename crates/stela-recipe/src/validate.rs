@@ -9,7 +9,7 @@ use crate::debian::{Architecture, Component, Mirror, Suite};
 use crate::error::{InvalidValue, Location, Problem, ProblemKind};
 use crate::firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};
 use crate::model::{
-    Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
+    Boot, Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
     RootPartition, Units, MIN_ESP_SIZE, MIN_USR_SIZE,
 };
 use crate::names::{Hostname, ImageName, PackageName, UnitName, Version, GPT_LABEL_MAX};
@@ -258,6 +258,14 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         None => None,
     };
     let firstboot = firstboot(v, raw.firstboot.unwrap_or_default());
+    let boot = Boot {
+        loader: match raw.boot.as_ref().and_then(|b| b.loader.as_ref()) {
+            Some(t) => v
+                .host_path("boot.loader", t)
+                .inspect(|p| v.check_exists("boot.loader", t, p, false)),
+            None => None,
+        },
+    };
     let content = raw.content.unwrap_or_default();
     let mut translations = Vec::new();
     for lang in v.list(
@@ -296,6 +304,7 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         content,
         update,
         health,
+        boot,
     })
 }
 
