@@ -25,7 +25,9 @@ pub use device::{
 };
 pub use error::AgentError;
 pub use install::{install, InstallReport};
-pub use run::{device_rollback, device_run, device_status, RollbackReport, RunOutcome};
+pub use run::{
+    device_bless, device_rollback, device_run, device_status, RollbackReport, RunOutcome,
+};
 pub use source::{Offer, OfferedTarget, UpdateSource};
 pub use status::{LastRun, StateDir, Status, VersionStatus};
 pub use transport::Timeouts;

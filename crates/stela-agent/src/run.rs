@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::device::{read_disk, DeviceConfig, RunningSystem};
 use crate::error::AgentError;
 use crate::install::{install, InstallReport};
+use crate::loader::{BlessOutcome, BootLoader, LoaderTrial};
 use crate::source::UpdateSource;
 use crate::status::{StateDir, Status};
 
@@ -41,6 +42,32 @@ pub enum RunOutcome {
     },
     /// The release was installed; it boots next.
     Installed(InstallReport),
+    /// `check`: the boot loader of this release would be tried.
+    BootLoaderOffered {
+        /// The running `<name>_<version>`.
+        running: String,
+        /// The release whose boot loader it is.
+        release: String,
+        /// Its SHA-256.
+        sha256: String,
+    },
+    /// A new boot loader was written to the copy that is not the default; the next boot,
+    /// and only that one, goes through it.
+    BootLoaderStaged {
+        /// The running `<name>_<version>`.
+        running: String,
+        /// The release whose boot loader it is.
+        release: String,
+        /// The copy and its boot entry.
+        trial: LoaderTrial,
+    },
+    /// A boot loader is on trial: nothing else changes before it is blessed or failed.
+    BootLoaderOnTrial {
+        /// The running `<name>_<version>`.
+        running: String,
+        /// The trial.
+        trial: LoaderTrial,
+    },
 }
 
 impl RunOutcome {
@@ -48,7 +75,9 @@ impl RunOutcome {
     pub fn wants_reboot(&self) -> bool {
         matches!(
             self,
-            RunOutcome::Installed(_) | RunOutcome::AlreadyInstalled { .. }
+            RunOutcome::Installed(_)
+                | RunOutcome::AlreadyInstalled { .. }
+                | RunOutcome::BootLoaderStaged { .. }
         )
     }
 
@@ -71,6 +100,18 @@ impl RunOutcome {
                 "{} installed in slot {} ({} bytes downloaded); it boots next as {}",
                 r.label, r.slot, r.downloaded, r.boot_entry
             ),
+            RunOutcome::BootLoaderOffered {
+                running, release, ..
+            } => format!("{running} runs; the boot loader of {release} is offered"),
+            RunOutcome::BootLoaderStaged { release, trial, .. } => format!(
+                "the boot loader of {release} is in copy {} ({}); the next boot tries it once",
+                trial.copy,
+                stela_efivars::loadopt::boot_variable_name(trial.option)
+            ),
+            RunOutcome::BootLoaderOnTrial { trial, .. } => format!(
+                "boot loader copy {} is on trial; nothing else changes before a boot through it is good",
+                trial.copy
+            ),
         }
     }
 }
@@ -78,7 +119,54 @@ impl RunOutcome {
 /// The machine's status.
 pub fn device_status(config: &DeviceConfig, system: &RunningSystem) -> Result<Status, AgentError> {
     let model = read_disk(&system.disk)?;
-    Status::gather(&model, &system.root_hash, &StateDir::new(&config.state_dir))
+    let mut status = Status::gather(&model, &system.root_hash, &StateDir::new(&config.state_dir))?;
+    if let Some(l) = boot_loader(config, system, &model)? {
+        status.boot_loader = Some(l.status()?);
+    }
+    Ok(status)
+}
+
+/// The machine's boot loader copies, when it was booted by UEFI (efivarfs) and its ESP
+/// is mounted; `None` otherwise (the boot loader is then left as it is).
+fn boot_loader(
+    config: &DeviceConfig,
+    system: &RunningSystem,
+    model: &stela_image::StelaDisk,
+) -> Result<Option<BootLoader>, AgentError> {
+    let vars = crate::efivarfs::EfiVars::system();
+    let (true, crate::device::EspAccess::Mounted(dir)) = (vars.available(), &system.esp) else {
+        return Ok(None);
+    };
+    let Some(esp) = model.esps().first() else {
+        return Ok(None);
+    };
+    let p = &esp.partition;
+    let disk = stela_efivars::loadopt::HardDrive {
+        number: p.index,
+        start_lba: p.first_lba,
+        size_lba: p.last_lba + 1 - p.first_lba,
+        partition_guid: p.guid,
+    };
+    Ok(Some(BootLoader::new(
+        vars,
+        dir,
+        disk,
+        &config.state_dir,
+        BootLoader::current_boot_id()?,
+    )))
+}
+
+/// `bless`: after a good boot, make the boot loader copy on trial the default if this
+/// boot came through it.
+pub fn device_bless(
+    config: &DeviceConfig,
+    system: &RunningSystem,
+) -> Result<BlessOutcome, AgentError> {
+    let model = read_disk(&system.disk)?;
+    match boot_loader(config, system, &model)? {
+        Some(l) => l.bless(),
+        None => Ok(BlessOutcome::NothingOnTrial),
+    }
 }
 
 /// `check` (`apply == false`) or `apply` on the running machine; the result (or the
@@ -115,6 +203,14 @@ fn run_once(
             "the running slot's label {running:?} is not <name>_<version>"
         ))
     })?;
+    let loader = boot_loader(config, system, &model)?;
+    if let (Some(l), true) = (&loader, apply) {
+        l.settle()?;
+        l.ensure_entries()?;
+        if let Some(trial) = l.on_trial()? {
+            return Ok(RunOutcome::BootLoaderOnTrial { running, trial });
+        }
+    }
     if apply && status.state == "on-trial" {
         return Ok(RunOutcome::OnTrial { running });
     }
@@ -125,7 +221,24 @@ fn run_once(
         source,
     })?;
     let source = UpdateSource::open(&config.repository, &config.root, &datastore)?;
-    let Some(offer) = source.newest_after(name, &config.channel, version, &status.failed) else {
+    let offer = source.newest_after(name, &config.channel, version, &status.failed);
+    // The boot loader before a version: one risky change per reboot, and a new boot
+    // loader is first tried with a version known to be good. It comes from the release
+    // that would be installed, or the running one's.
+    if let (Some(l), "running" | "rolled-back") = (&loader, status.state) {
+        let release = offer.clone().or_else(|| {
+            source
+                .offers(name, &config.channel)
+                .into_iter()
+                .find(|o| o.version == version)
+        });
+        if let Some(r) = release {
+            if let Some(outcome) = boot_loader_step(&source, l, &r, &running, apply)? {
+                return Ok(outcome);
+            }
+        }
+    }
+    let Some(offer) = offer else {
         return Ok(RunOutcome::UpToDate { running });
     };
     if !apply {
@@ -155,6 +268,44 @@ fn run_once(
         config.tries,
     )
     .map(RunOutcome::Installed)
+}
+
+/// Offer or stage `release`'s boot loader if it differs from the default copy's and did
+/// not fail here; `None` when there is nothing to do.
+fn boot_loader_step(
+    source: &UpdateSource,
+    loader: &BootLoader,
+    release: &crate::source::Offer,
+    running: &str,
+    apply: bool,
+) -> Result<Option<RunOutcome>, AgentError> {
+    let Ok(t) = release.target(stela_repo::Kind::BootLoader) else {
+        return Ok(None);
+    };
+    let sha256 = hex::encode(&*t.target.hashes.sha256);
+    if !loader.wants(&sha256)? {
+        return Ok(None);
+    }
+    if !apply {
+        return Ok(Some(RunOutcome::BootLoaderOffered {
+            running: running.to_owned(),
+            release: release.label(),
+            sha256,
+        }));
+    }
+    // A boot loader is about 100 KiB; tough bounds the download by its signed length and
+    // checks its SHA-256 before `fetch` returns.
+    let mut binary = Vec::new();
+    source.fetch(t, |chunk| {
+        binary.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    let trial = loader.stage(&binary)?;
+    Ok(Some(RunOutcome::BootLoaderStaged {
+        running: running.to_owned(),
+        release: release.label(),
+        trial,
+    }))
 }
 
 /// What `rollback` did.

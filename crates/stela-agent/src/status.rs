@@ -56,6 +56,10 @@ pub struct Status {
     pub broken_slots: Vec<String>,
     /// The last `check` or `apply`.
     pub last_run: Option<LastRun>,
+    /// The boot loader's copies, boot entries and trial (a running machine with UEFI
+    /// variables and a mounted ESP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_loader: Option<crate::loader::LoaderStatus>,
 }
 
 /// The last run's result, kept in the state directory.
@@ -261,6 +265,7 @@ impl Status {
             failed,
             broken_slots,
             last_run: state.last_run()?,
+            boot_loader: None,
         })
     }
 }

@@ -186,7 +186,7 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         steps::uki::build(recipe, &tree, &initrd, &verity, &keys, stage.path()).map(|u| (u, false))
     })?;
     let esp = timer.step("esp", || {
-        steps::esp::build(recipe, &tree, &uki, &keys, work.path()).map(|e| (e, false))
+        steps::esp::build(recipe, &tree, &uki, &keys, work.path(), stage.path()).map(|e| (e, false))
     })?;
     let image_name = format!("{}.raw", recipe.label());
     let image = timer.step("disk", || {

@@ -68,6 +68,9 @@ pub struct QemuConfig {
     pub(crate) timeout: Duration,
     pub(crate) silence: Option<Duration>,
     pub(crate) no_reboot: bool,
+    pub(crate) power_cycle: bool,
+    /// Later power cycles add to the serial log of the first.
+    pub(crate) append_log: bool,
     pub(crate) accel: AccelChoice,
     pub(crate) extra_args: Vec<String>,
     pub(crate) forwards: Vec<Forward>,
@@ -96,6 +99,8 @@ impl QemuConfig {
             timeout: DEFAULT_TIMEOUT,
             silence: None,
             no_reboot: false,
+            power_cycle: false,
+            append_log: false,
             accel: AccelChoice::Auto,
             extra_args: Vec::new(),
             forwards: Vec::new(),
@@ -199,6 +204,18 @@ impl QemuConfig {
         self.no_reboot = no_reboot;
         self
     }
+
+    /// Turn each guest reset into a power cycle: QEMU runs with `-no-reboot`, and when
+    /// the guest resets, a new QEMU starts on the same disk, variable store and TPM state
+    /// (so it needs [`QemuConfig::persist`]), the serial log going on in the same file.
+    /// What the guest keeps across a reboot (disk, UEFI variables, TPM) is all there; what
+    /// QEMU's warm reset would carry over in its device models is not. On these TCG hosts
+    /// a guest hung for good at the firmware's hand-over to systemd-boot after a warm
+    /// reset Linux made (two CI runs, 2026-12-02; never after a cold start).
+    pub fn power_cycle(mut self, power_cycle: bool) -> QemuConfig {
+        self.power_cycle = power_cycle;
+        self
+    }
     /// Force an accelerator instead of probing.
     pub fn accel(mut self, accel: AccelChoice) -> QemuConfig {
         self.accel = accel;
@@ -245,6 +262,12 @@ impl QemuConfig {
             return Err(QemuError::Setting {
                 field: "timeout",
                 reason: "must be longer than zero".into(),
+            });
+        }
+        if self.power_cycle && !self.persist {
+            return Err(QemuError::Setting {
+                field: "power_cycle",
+                reason: "needs persist: the next power cycle starts from the same disk and variable store".into(),
             });
         }
         if self.silence.is_some_and(|s| s.is_zero()) {

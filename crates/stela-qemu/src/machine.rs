@@ -57,6 +57,9 @@ pub struct Report {
     pub accel: Accel,
 }
 
+/// Most guest resets a power-cycling run follows ([`QemuConfig::power_cycle`]).
+const MAX_POWER_CYCLES: u32 = 24;
+
 /// After this long without console output, the unfinished last line is matched too
 /// (a prompt that waits for input never gets its newline).
 const QUIET: Duration = Duration::from_millis(200);
@@ -128,6 +131,9 @@ impl Machine {
     /// Starts a run, waits for `until` / `fail` / the time limit / QEMU's exit, stops
     /// the machine and reports how it ended.
     pub fn run(config: &QemuConfig) -> Result<Report, QemuError> {
+        if config.power_cycle {
+            return Machine::run_power_cycling(config);
+        }
         let mut machine = Machine::start(config)?;
         let outcome = machine.wait_for(
             config.until.as_deref(),
@@ -141,6 +147,47 @@ impl Machine {
             elapsed,
             log: machine.log.clone(),
             accel: machine.accel,
+        })
+    }
+
+    /// [`Machine::run`] with [`QemuConfig::power_cycle`]: a guest reset (QEMU exits
+    /// successfully under `-no-reboot` before a match) starts the next QEMU; the timeout
+    /// covers all of them.
+    fn run_power_cycling(config: &QemuConfig) -> Result<Report, QemuError> {
+        let started = Instant::now();
+        let mut cycle = config.clone().no_reboot(true);
+        cycle.power_cycle = false;
+        for n in 1..=MAX_POWER_CYCLES {
+            let left = config.timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            let mut machine = Machine::start(&cycle)?;
+            let outcome =
+                machine.wait_for(config.until.as_deref(), config.fail.as_deref(), left)?;
+            machine.stop()?;
+            let (log, accel) = (machine.log.clone(), machine.accel);
+            drop(machine);
+            match outcome {
+                Outcome::Exited { status, .. } if status.success() && config.until.is_some() => {
+                    tracing::info!("the guest reset (power cycle {n}); starting it again");
+                    cycle.append_log = true;
+                }
+                outcome => {
+                    return Ok(Report {
+                        outcome,
+                        elapsed: started.elapsed(),
+                        log,
+                        accel,
+                    })
+                }
+            }
+        }
+        Err(QemuError::Setting {
+            field: "power_cycle",
+            reason: format!(
+                "the guest reset {MAX_POWER_CYCLES} times, or the timeout passed, without a match"
+            ),
         })
     }
 
@@ -527,7 +574,15 @@ fn open_log(config: &QemuConfig, run_dir: &RunDir) -> Result<(PathBuf, File), Qe
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(QemuError::file("creating", parent))?;
     }
-    let file = File::create(&path).map_err(QemuError::file("creating the serial log", &path))?;
+    let file = if config.append_log {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+    } else {
+        File::create(&path)
+    }
+    .map_err(QemuError::file("creating the serial log", &path))?;
     Ok((path, file))
 }
 

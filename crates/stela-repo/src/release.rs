@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use stela_build::manifest::{self, Manifest};
-use stela_build::steps::{usr, verity};
+use stela_build::steps::{esp, usr, verity};
 
 use crate::error::RepoError;
 use crate::frames::FrameTable;
@@ -28,17 +28,21 @@ pub enum Kind {
     Uki,
     /// The build's manifest (packages, tools, digests).
     Manifest,
+    /// The signed boot loader (systemd-boot), for the boot loader's A/B copies on the
+    /// ESP. Releases published before it existed have none.
+    BootLoader,
 }
 
 impl Kind {
     /// Every kind, in the order a device installs them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Usr,
         Kind::UsrVerity,
         Kind::UsrVeritySig,
         Kind::RootHashSignature,
         Kind::Uki,
         Kind::Manifest,
+        Kind::BootLoader,
     ];
 
     /// The target name of this kind for release `label` (`<name>_<version>`).
@@ -54,6 +58,7 @@ impl Kind {
             Kind::RootHashSignature => format!("{label}.{}", verity::SIGNATURE_FILE),
             Kind::Uki => format!("{label}.efi"),
             Kind::Manifest => format!("{label}.{}", manifest::FILE),
+            Kind::BootLoader => format!("{label}.{}", esp::LOADER_FILE),
         }
     }
 }
@@ -115,7 +120,8 @@ pub struct ReleaseFile {
 pub struct Release {
     /// The build's manifest.
     pub manifest: Manifest,
-    /// The files, one per [`Kind`], in [`Kind::ALL`] order.
+    /// The files, one per [`Kind`] (the boot loader only when the build made one), in
+    /// [`Kind::ALL`] order.
     pub files: Vec<ReleaseFile>,
 }
 
@@ -149,6 +155,17 @@ impl Release {
                 Kind::UsrVeritySig => verity::SIG_PARTITION_FILE.to_owned(),
                 Kind::RootHashSignature => verity::SIGNATURE_FILE.to_owned(),
                 Kind::Uki => format!("{label}.efi"),
+                Kind::BootLoader => {
+                    // Optional: outputs of builds before the boot loader was one.
+                    if !manifest
+                        .artifacts
+                        .iter()
+                        .any(|a| a.file == esp::LOADER_FILE)
+                    {
+                        continue;
+                    }
+                    esp::LOADER_FILE.to_owned()
+                }
                 Kind::Manifest => {
                     files.push(ReleaseFile {
                         kind,

@@ -91,6 +91,22 @@ Type=oneshot
 ExecStart=/usr/bin/stela update apply --reboot
 ";
 
+const BLESS_LOADER_SERVICE: &str = "[Unit]
+Description=stela: make a boot loader on trial the default once a boot through it is good
+Documentation=file:/usr/share/doc/stela/agent.md
+# Only a boot that reached its health target blesses the boot loader it came through.
+Requires=boot-complete.target
+After=boot-complete.target
+ConditionPathExists=/var/lib/stela/loader-trial.json
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/stela update bless
+
+[Install]
+WantedBy=multi-user.target
+";
+
 const UPDATE_TIMER: &str = "[Unit]
 Description=stela: look for a new release regularly
 
@@ -195,10 +211,21 @@ pub fn install(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
         UPDATE_TIMER,
         0o644,
     )?;
+    write(
+        tree,
+        &format!("{UNIT_DIR}/stela-bless-loader.service"),
+        BLESS_LOADER_SERVICE,
+        0o644,
+    )?;
     run::in_tree(
         tree,
-        &["systemctl", "enable", "stela-update.timer"],
-        "enabling stela-update.timer",
+        &[
+            "systemctl",
+            "enable",
+            "stela-update.timer",
+            "stela-bless-loader.service",
+        ],
+        "enabling stela-update.timer and stela-bless-loader.service",
     )?;
     Ok(())
 }

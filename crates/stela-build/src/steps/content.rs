@@ -135,6 +135,11 @@ pub fn recipe_content(h: &mut Sha256, recipe: &Recipe) -> anyhow::Result<()> {
         hash_path(h, u.root.resolved())
             .with_context(|| format!("update.root: hashing {} for the cache key", u.root))?;
     }
+    if let Some(loader) = &recipe.boot().loader {
+        h.update(b"boot-loader\0");
+        hash_path(h, loader.resolved())
+            .with_context(|| format!("boot.loader: hashing {loader} for the cache key"))?;
+    }
     for overlay in recipe.overlay() {
         h.update(b"overlay\0");
         hash_path(h, overlay.resolved())

@@ -15,21 +15,37 @@ use super::uki::UkiOutput;
 pub const LOADER_CONF: &str =
     "timeout 0\neditor no\nauto-entries no\nauto-firmware no\nsecure-boot-enroll force\n";
 
-/// Build the ESP image file; returns its path.
+/// The signed boot loader among the outputs (a release carries it, so that machines
+/// update their boot loader too).
+pub const LOADER_FILE: &str = "boot-loader.efi";
+
+/// Where the build puts the first of the boot loader's two copies; the update agent
+/// writes the second (`EFI/stela/loader-b.efi`) and makes UEFI boot entries for both.
+pub const LOADER_COPY_A: &str = "EFI/stela/loader-a.efi";
+
+/// Build the ESP image file; returns its path. The signed boot loader goes to
+/// `stage/`[`LOADER_FILE`] as well.
 pub fn build(
     recipe: &Recipe,
     tree: &Path,
     uki: &UkiOutput,
     keys: &BuildKeys,
     work: &Path,
+    stage: &Path,
 ) -> anyhow::Result<PathBuf> {
     let arch = recipe.debian().architecture.efi_suffix();
-    let sdboot_path = tree.join(format!("usr/lib/systemd/boot/efi/systemd-boot{arch}.efi"));
+    let sdboot_path = match &recipe.boot().loader {
+        Some(p) => p.resolved().to_owned(),
+        None => tree.join(format!("usr/lib/systemd/boot/efi/systemd-boot{arch}.efi")),
+    };
     let sdboot = std::fs::read(&sdboot_path)
-        .with_context(|| format!("reading {}", sdboot_path.display()))?;
+        .with_context(|| format!("reading the boot loader {}", sdboot_path.display()))?;
     let signed =
         stela_pe::authenticode::sign(&sdboot_path.display().to_string(), &sdboot, &keys.db)
             .context("signing systemd-boot")?;
+    let staged = stage.join(LOADER_FILE);
+    std::fs::write(&staged, &signed.bytes)
+        .with_context(|| format!("writing {}", staged.display()))?;
     let removable = format!("EFI/BOOT/BOOT{}.EFI", arch.to_uppercase());
     let mut b = EspBuilder::new(recipe.partitions().esp_size.bytes())
         .label("ESP")
@@ -37,6 +53,7 @@ pub fn build(
             super::derive(recipe, "esp-volume-id")[..4].try_into()?,
         ))
         .bytes(&removable, signed.bytes.clone())
+        .bytes(LOADER_COPY_A, signed.bytes.clone())
         .bytes(&format!("EFI/systemd/systemd-boot{arch}.efi"), signed.bytes)
         .bytes("loader/loader.conf", LOADER_CONF)
         .host_file(&recipe.uki_path(), &uki.path);

@@ -70,6 +70,10 @@ pub struct QemuArgs {
     /// A guest reset ends the run (QEMU's -no-reboot).
     #[arg(long)]
     no_reboot: bool,
+    /// With --persist: turn each guest reset into a power cycle (a new QEMU on the same
+    /// disk, UEFI variables and TPM state; the log goes on), for runs with many reboots.
+    #[arg(long, requires = "persist", conflicts_with = "no_reboot")]
+    power_cycle: bool,
     /// Arguments after `--` go to QEMU unchanged, after stela's own (an SMBIOS string, a
     /// second disk, a monitor socket).
     #[arg(last = true, value_name = "QEMU_ARGS")]
@@ -105,6 +109,7 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
         .memory_mib(args.memory)
         .timeout(timeout)
         .no_reboot(args.no_reboot)
+        .power_cycle(args.power_cycle)
         .extra_args(args.qemu_args.iter().cloned());
     let exe = std::env::current_exe().context("finding the stela executable")?;
     for f in &args.forward {

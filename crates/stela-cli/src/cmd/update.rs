@@ -28,6 +28,9 @@ pub enum UpdateCommand {
     /// marked bad (no tries left), so the older one boots next and the running version
     /// is never offered again on this machine.
     Rollback(RollbackArgs),
+    /// After a good boot (run by stela-bless-loader.service after boot-complete.target):
+    /// if this boot came through the boot loader copy on trial, make it the default.
+    Bless(StatusArgs),
 }
 
 /// `rollback`'s arguments.
@@ -102,6 +105,7 @@ pub fn run(c: UpdateCommand) -> anyhow::Result<Outcome> {
         UpdateCommand::Apply(a) => (a.common, true, a.reboot),
         UpdateCommand::Status(a) => return status(a),
         UpdateCommand::Rollback(a) => return rollback(a),
+        UpdateCommand::Bless(a) => return bless(a),
     };
     let Some(disk) = args.disk.clone() else {
         return on_device(args, apply, reboot);
@@ -162,6 +166,51 @@ fn status(args: StatusArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(l) = &status.last_run {
         println!("last {}: {}: {}", l.action, l.result, l.message);
+    }
+    if let Some(b) = &status.boot_loader {
+        let entries: Vec<String> = b
+            .entries
+            .iter()
+            .map(|(c, n)| format!("{c} Boot{n:04X}"))
+            .collect();
+        println!(
+            "boot loader: copy {} is the default ({}); entries: {}",
+            b.default,
+            b.default_sha256.as_deref().unwrap_or("missing"),
+            entries.join(", ")
+        );
+        if let Some(t) = &b.trial {
+            println!(
+                "  copy {} on trial (Boot{:04X}, {})",
+                t.copy, t.option, t.sha256
+            );
+        }
+        if !b.failed.is_empty() {
+            println!("  failed boot loaders: {}", b.failed.join(", "));
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn bless(args: StatusArgs) -> anyhow::Result<Outcome> {
+    let system = RunningSystem::detect()?;
+    let config = DeviceConfig::load()?;
+    let outcome = stela_agent::device_bless(&config, &system)?;
+    if args.json {
+        print_json(&outcome)?;
+    } else {
+        match &outcome {
+            stela_agent::loader::BlessOutcome::NothingOnTrial => {
+                println!("no boot loader is on trial")
+            }
+            stela_agent::loader::BlessOutcome::NotBootedThroughTrial { boot_current } => println!(
+                "this boot did not come through the boot loader on trial (BootCurrent {})",
+                boot_current.map_or("unknown".to_owned(), |n| format!("{n:04X}"))
+            ),
+            stela_agent::loader::BlessOutcome::Promoted { copy, sha256 } => {
+                println!("boot loader copy {copy} ({sha256}) is the default now")
+            }
+        }
     }
     Ok(Outcome::Success)
 }

@@ -160,6 +160,14 @@ pub fn report(log: &str) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// The JSON a machine reported under `key` (see [`report`]); panics naming the key.
+pub fn report_json(r: &std::collections::BTreeMap<String, String>, key: &str) -> serde_json::Value {
+    let text = r
+        .get(key)
+        .unwrap_or_else(|| panic!("the machine reported no {key}: {r:#?}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{key}: {e}: {text}"))
+}
+
 /// A fresh work directory `target/tmp/e2e/<name>`: the previous run's files are removed
 /// (hard links and plain files only: nothing stays mounted there after a build), this
 /// run's stay for a look.
