@@ -114,7 +114,10 @@ fn recipe(dir: &Path, version: &str, loader: Option<&Path>) -> PathBuf {
             "\"stela-e2e-report.service\", \"stela-e2e-loader.service\"]",
         );
     let boot = loader
-        .map(|p| format!("\n[boot]\nloader = \"{}\"\n", p.display()))
+        .map(|p| {
+            let name = p.strip_prefix(dir).expect("the loader is in the work directory");
+            format!("\n[boot]\nloader = \"{}\"\n", name.display())
+        })
         .unwrap_or_default();
     let path = dir.join(format!("recipe-{version}.toml"));
     std::fs::write(
