@@ -65,6 +65,7 @@ fn fake_build(dir: &Path, name: &str, version: &str, seed: u8) -> PathBuf {
         ),
         ("usr.verity.p7s".into(), vec![0x30, seed, 1, 2, 3]),
         (format!("{label}.efi"), vec![b'M', b'Z', seed]),
+        ("boot-loader.efi".into(), vec![b'M', b'Z', b'L', seed]),
         (format!("{label}.raw"), vec![0; 1024]),
     ];
     let mut artifacts = Vec::new();
@@ -192,7 +193,11 @@ fn a_published_repository_is_valid_tuf_for_the_reference_client() {
     let r2: Value = serde_json::from_slice(&p2.stdout).unwrap();
     let mut names = target_names(&serde_json::from_slice(&p1.stdout).unwrap());
     names.extend(target_names(&r2));
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with(".boot-loader.efi")),
+        "{names:?}"
+    );
     // Promotion: v2 on beta too, same files.
     let p3 = publish(&repo, &keys, &v2, "beta");
     assert!(
