@@ -115,7 +115,9 @@ fn recipe(dir: &Path, version: &str, loader: Option<&Path>) -> PathBuf {
         );
     let boot = loader
         .map(|p| {
-            let name = p.strip_prefix(dir).expect("the loader is in the work directory");
+            let name = p
+                .strip_prefix(dir)
+                .expect("the loader is in the work directory");
             format!("\n[boot]\nloader = \"{}\"\n", name.display())
         })
         .unwrap_or_default();
