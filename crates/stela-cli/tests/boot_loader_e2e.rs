@@ -54,17 +54,19 @@ say "$b.fallback_sha256" "$(sha256sum /boot/EFI/BOOT/BOOTX64.EFI | cut -d' ' -f1
 case "$n" in
 1)
     printf 'channel = "next"\n' > /etc/stela/update.toml
-    stela update apply --reboot --json > /var/lib/stela-e2e/apply1.json 2> /var/lib/stela-e2e/err
-    say b1.apply_error "$(tr '\n' ' ' < /var/lib/stela-e2e/err)"
-    say loader-end failed
+    if ! stela update apply --reboot --json > /var/lib/stela-e2e/apply1.json 2> /var/lib/stela-e2e/err; then
+        say b1.apply_error "$(tr '\n' ' ' < /var/lib/stela-e2e/err)"
+        say loader-end failed
+    fi
     ;;
 2)
     say b2.apply1 "$(tr -d '\n' < /var/lib/stela-e2e/apply1.json)"
     say b2.bless "$(stela update bless --json 2>&1 | tr -d '\n')"
     printf 'channel = "stable"\n' > /etc/stela/update.toml
-    stela update apply --reboot --json > /var/lib/stela-e2e/apply2.json 2> /var/lib/stela-e2e/err
-    say b2.apply_error "$(tr '\n' ' ' < /var/lib/stela-e2e/err)"
-    say loader-end failed
+    if ! stela update apply --reboot --json > /var/lib/stela-e2e/apply2.json 2> /var/lib/stela-e2e/err; then
+        say b2.apply_error "$(tr '\n' ' ' < /var/lib/stela-e2e/err)"
+        say loader-end failed
+    fi
     ;;
 *)
     say "$b.apply2" "$(tr -d '\n' < /var/lib/stela-e2e/apply2.json)"
