@@ -273,18 +273,19 @@ impl BootLoader {
     /// Changes nothing when that holds already.
     pub fn ensure_entries(&self) -> Result<Vec<(LoaderCopy, u16)>, AgentError> {
         let mut entries = self.entries()?;
+        // Read once: the numbers taken now, plus those this loop takes.
+        let mut used: Vec<u16> = self
+            .vars
+            .names(EFI_GLOBAL_VARIABLE)
+            .map_err(var_err)?
+            .iter()
+            .filter_map(|n| parse_boot_variable_name(n))
+            .collect();
         for copy in LoaderCopy::ALL {
             if Self::entry_of(&entries, copy).is_some() || !self.esp_dir.join(copy.path()).is_file()
             {
                 continue;
             }
-            let used: Vec<u16> = self
-                .vars
-                .names(EFI_GLOBAL_VARIABLE)
-                .map_err(var_err)?
-                .iter()
-                .filter_map(|n| parse_boot_variable_name(n))
-                .collect();
             let n = (0..=u16::MAX)
                 .find(|n| !used.contains(n))
                 .ok_or_else(|| AgentError::Running("every Boot#### number is taken".into()))?;
@@ -298,6 +299,7 @@ impl BootLoader {
                 boot_variable_name(n)
             );
             entries.push((copy, n));
+            used.push(n);
         }
         let order = self.get_u16s("BootOrder")?;
         let default = Self::default_copy(&entries, &order);
