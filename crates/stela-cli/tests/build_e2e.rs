@@ -256,6 +256,32 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
             .arg(keys.join("db.crt"))
             .arg(&uki),
     );
+    // The initrd in the UKI, read with binutils, zstd and cpio: the unit that remakes
+    // /etc and the longer wait for the root partition that repart makes at first boot.
+    let initrd = dir.join("initrd.zst");
+    run_ok(
+        std::process::Command::new("objcopy")
+            .arg("-O")
+            .arg("binary")
+            .arg("--only-section=.initrd")
+            .arg(&uki)
+            .arg(&initrd),
+    );
+    let listing = run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "zstd -dc '{}' | cpio -it --quiet",
+        initrd.display()
+    )));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for file in [
+        "usr/lib/systemd/system/stela-factory-etc.service",
+        r"usr/lib/systemd/system/dev-gpt\x2dauto\x2droot.device.d/stela-first-boot.conf",
+        "usr/lib/initrd-release",
+    ] {
+        assert!(
+            listing.lines().any(|l| l == file),
+            "{file} is not in the initrd: {listing}"
+        );
+    }
 
     check_package_origins(&manifest);
     let names: Vec<&str> = manifest["packages"]

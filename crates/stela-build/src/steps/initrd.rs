@@ -15,7 +15,7 @@ use super::kmods::ModuleIndex;
 use crate::run;
 
 /// Bump when the initrd's contents change for the same inputs.
-const INITRD_CONFIG: &str = "stela-initrd-v3";
+const INITRD_CONFIG: &str = "stela-initrd-v4";
 
 /// The dracut modules, exactly (`--modules`); dracut adds what they depend on (systemd,
 /// systemd-udevd, systemd-journald, systemd-sysusers, systemd-modules-load,
@@ -111,6 +111,21 @@ RemainAfterExit=yes
 ExecStart=systemd-tmpfiles --root=/sysroot --create --prefix=/etc --prefix=/root
 ";
 
+/// How long the initrd waits for the root partition (systemd's default for a device is
+/// 90 s). At first boot the partition does not exist until systemd-repart has made and
+/// formatted it, which under software emulation on a busy host took 86 s; a slow eMMC
+/// with a large root can take as long. When the disk really is missing, the emergency
+/// shell comes this much later.
+const ROOT_DEVICE_TIMEOUT: &str = "\
+# stela: at first boot systemd-repart makes the root partition first; give it time.
+[Unit]
+JobRunningTimeoutSec=5min
+";
+
+/// The drop-in's unit directory: the device unit of the root the gpt-auto generator
+/// finds (`/dev/gpt-auto-root`).
+const ROOT_DEVICE_DROPIN: &str = "dev-gpt\\x2dauto\\x2droot.device.d/stela-first-boot.conf";
+
 /// The single kernel release installed in the tree.
 pub fn kernel_release(tree: &Path) -> anyhow::Result<String> {
     let dir = tree.join("usr/lib/modules");
@@ -145,6 +160,7 @@ pub fn cache_key(
     let mut key = Sha256::new();
     key.update(INITRD_CONFIG);
     key.update(FACTORY_ETC_UNIT);
+    key.update(ROOT_DEVICE_TIMEOUT);
     key.update(ZSTD_LEVEL.to_le_bytes());
     for arg in dracut_args {
         key.update(arg.as_bytes());
@@ -183,6 +199,12 @@ pub fn build(
     let unit = units.join("stela-factory-etc.service");
     std::fs::write(&unit, FACTORY_ETC_UNIT)
         .with_context(|| format!("writing {}", unit.display()))?;
+    let dropin = units.join(ROOT_DEVICE_DROPIN);
+    if let Some(dir) = dropin.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&dropin, ROOT_DEVICE_TIMEOUT)
+        .with_context(|| format!("writing {}", dropin.display()))?;
     let link = wants.join("stela-factory-etc.service");
     std::os::unix::fs::symlink("../stela-factory-etc.service", &link)
         .with_context(|| format!("linking {}", link.display()))?;

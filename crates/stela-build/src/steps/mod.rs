@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod buildtools;
+pub mod cachelock;
 pub mod content;
 pub mod customise;
 pub mod disk;

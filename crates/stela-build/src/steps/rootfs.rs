@@ -9,10 +9,12 @@
 //! it was layered on, if it was).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use stela_recipe::Recipe;
 
+use super::cachelock::CacheLock;
 use super::freshness::{self, Freshness};
 use super::layer::{self, Made, Outcome};
 use super::sources::{self, Sources};
@@ -37,46 +39,84 @@ pub struct Rootfs {
     pub tree: PathBuf,
     /// Its sources.
     pub sources: Sources,
+    /// The cache lock, shared, for as long as the tree is used.
+    _lock: Arc<CacheLock>,
 }
 
 /// Return the cached tree for the recipe, making it first if needed. The bool says
-/// whether it came from the cache.
+/// whether it came from the cache. The returned tree holds the cache lock
+/// ([`CacheLock`]) shared until it is dropped: no other build replaces it meanwhile.
 pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
+    let root = cache.join("rootfs");
+    let lock = Arc::new(CacheLock::take(&root, false)?);
+    if let Some(rootfs) = cached(recipe, &root, &lock)? {
+        return Ok((rootfs, true));
+    }
+    lock.set(true)?;
+    // Another build may have made it while this one waited for the lock.
+    let made = match cached(recipe, &root, &lock)? {
+        Some(rootfs) => (rootfs, true),
+        None => (make(recipe, cache, &lock)?, false),
+    };
+    lock.set(false)?;
+    Ok(made)
+}
+
+/// The cached tree of the recipe, if there is one and the archive has nothing newer
+/// (or cannot be asked).
+fn cached(recipe: &Recipe, root: &Path, lock: &Arc<CacheLock>) -> anyhow::Result<Option<Rootfs>> {
+    let inputs = recipe.rootfs_inputs();
+    let key = inputs.digest().to_string();
+    let dir = root.join(&key);
+    let sources_file = sources::file_for(&dir);
+    if !(dir.join(COMPLETE).is_file() && sources_file.is_file()) {
+        return Ok(None);
+    }
+    let sources = read_sources(&sources_file)?;
+    let check = tempfile::Builder::new()
+        .prefix(".check-")
+        .tempdir_in(root)
+        .with_context(|| format!("creating a directory in {}", root.display()))?;
+    let found = |sources| {
+        Some(Rootfs {
+            tree: dir.clone(),
+            sources,
+            _lock: Arc::clone(lock),
+        })
+    };
+    match freshness::check(&inputs.sources, &sources, check.path()) {
+        Freshness::Current => {
+            tracing::info!("rootfs {key} is cached and current");
+            Ok(found(sources))
+        }
+        Freshness::Unknown { reason } => {
+            let made = sources
+                .suites
+                .iter()
+                .map(|s| format!("{} of {}", s.codename, s.date))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tracing::warn!(
+                "cannot check the archive for newer packages ({reason}); using the cached tree made from {made}"
+            );
+            Ok(found(sources))
+        }
+        Freshness::Stale { suite } => {
+            tracing::warn!(
+                "{suite} has changed since the cached tree was made; installing the packages anew"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Make the recipe's tree (layered on a cached one where possible) and put it in the
+/// cache; the caller holds the cache lock exclusively.
+fn make(recipe: &Recipe, cache: &Path, lock: &Arc<CacheLock>) -> anyhow::Result<Rootfs> {
     let inputs = recipe.rootfs_inputs();
     let key = inputs.digest().to_string();
     let root = cache.join("rootfs");
     let dir = root.join(&key);
-    let sources_file = sources::file_for(&dir);
-    if dir.join(COMPLETE).is_file() && sources_file.is_file() {
-        let sources = read_sources(&sources_file)?;
-        let check = tempfile::Builder::new()
-            .prefix(".check-")
-            .tempdir_in(&root)
-            .with_context(|| format!("creating a directory in {}", root.display()))?;
-        match freshness::check(&inputs.sources, &sources, check.path()) {
-            Freshness::Current => {
-                tracing::info!("rootfs {key} is cached and current");
-                return Ok((Rootfs { tree: dir, sources }, true));
-            }
-            Freshness::Unknown { reason } => {
-                let made = sources
-                    .suites
-                    .iter()
-                    .map(|s| format!("{} of {}", s.codename, s.date))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                tracing::warn!(
-                    "cannot check the archive for newer packages ({reason}); using the cached tree made from {made}"
-                );
-                return Ok((Rootfs { tree: dir, sources }, true));
-            }
-            Freshness::Stale { suite } => {
-                tracing::warn!(
-                    "{suite} has changed since the cached tree was made; installing the packages anew"
-                );
-            }
-        }
-    }
     let debs = cache.join("debs");
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     match layer::build(&inputs, &key, &root, &debs) {
@@ -90,13 +130,11 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
                 &staged.made,
             )?;
             layer::mounts::remove_work_dir(&staged.work)?;
-            return Ok((
-                Rootfs {
-                    tree: dir,
-                    sources: staged.sources,
-                },
-                false,
-            ));
+            return Ok(Rootfs {
+                tree: dir,
+                sources: staged.sources,
+                _lock: Arc::clone(lock),
+            });
         }
         Ok(Outcome::NoBase) => {}
         Ok(Outcome::Refused(why)) => {
@@ -173,13 +211,11 @@ pub fn ensure(recipe: &Recipe, cache: &Path) -> anyhow::Result<(Rootfs, bool)> {
     let found = sources::read_lists(&lists, &installed)?;
     check_suites(&inputs.sources, &found)?;
     put_in_place(&root, &key, &partial, &apt, &found, &Made::full(&inputs)?)?;
-    Ok((
-        Rootfs {
-            tree: dir,
-            sources: found,
-        },
-        false,
-    ))
+    Ok(Rootfs {
+        tree: dir,
+        sources: found,
+        _lock: Arc::clone(lock),
+    })
 }
 
 /// Move a finished tree and what lies beside it under `key`, replacing what was there.
