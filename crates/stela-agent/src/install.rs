@@ -56,6 +56,38 @@ pub struct InstallReport {
     pub seconds: f64,
 }
 
+/// A log line at each tenth of the usr target received (and handed to the writer): the
+/// journal shows how far an update got, and a power-cut test knows when to cut.
+struct Progress {
+    total: u64,
+    received: u64,
+    tenths: u64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        Progress {
+            total: total.max(1),
+            received: 0,
+            tenths: 0,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.received += n;
+        let tenths = (self.received.saturating_mul(10) / self.total).min(10);
+        if tenths > self.tenths {
+            self.tenths = tenths;
+            tracing::info!(
+                "usr image: {}% received and written on ({} of {} MiB compressed)",
+                tenths * 10,
+                self.received >> 20,
+                self.total >> 20
+            );
+        }
+    }
+}
+
 /// The disk being changed.
 struct Disk {
     path: PathBuf,
@@ -238,12 +270,14 @@ pub fn install(
     // 3. Write the partitions.
     let started = std::time::Instant::now();
     let mut sink_failed = false;
+    let mut progress = Progress::new(usr_t.target.length);
     let (fetched, restored) = std::thread::scope(|scope| {
         let mut writer =
             crate::frames::FrameWriter::new(scope, &disk.file, usr_range.start, frames);
         let fetched = source.fetch(usr_t, |chunk| {
             let r = writer.feed(chunk);
             sink_failed |= r.is_err();
+            progress.add(chunk.len() as u64);
             r
         });
         (fetched, writer.finish())

@@ -99,6 +99,16 @@ pub struct LoaderTrial {
     pub sha256: String,
     /// The kernel's boot ID when it was staged: a trial is over only in another boot.
     pub staged_in_boot: String,
+    /// Whether `BootNext` was set. The record is written before and again after: a boot
+    /// whose record still says `false` followed a power cut before the copy was offered
+    /// to the firmware, which is no failure of the copy. (Records of older agents, which
+    /// wrote it once after `BootNext`, lack the field.)
+    #[serde(default = "set_before_the_field")]
+    pub boot_next_set: bool,
+}
+
+fn set_before_the_field() -> bool {
+    true
 }
 
 /// What the boot loader state is.
@@ -124,6 +134,12 @@ pub struct LoaderStatus {
 pub enum TrialEnd {
     /// No trial, or one still waiting for its reboot or its blessing.
     None,
+    /// The power went while the trial was staged, before `BootNext` was set: the copy was
+    /// never tried; its record is dropped and the boot loader will be staged again.
+    NeverTried {
+        /// Its SHA-256.
+        sha256: String,
+    },
     /// The boot after the trial did not come through the new copy: it failed.
     Failed {
         /// The copy.
@@ -371,6 +387,24 @@ impl BootLoader {
             // This boot came through the new copy and is not blessed (yet).
             return Ok(TrialEnd::None);
         }
+        if !trial.boot_next_set {
+            // Cut short while staging. BootNext may have been set just before the cut:
+            // then this boot consumed it and came through the copy (handled above) or
+            // the copy failed and this one boot is lost to it; either way the next
+            // `apply` stages it again, from a clean slate.
+            self.vars
+                .remove("BootNext", EFI_GLOBAL_VARIABLE)
+                .map_err(var_err)?;
+            remove_state(&self.trial_path())?;
+            tracing::warn!(
+                "the staging of boot loader {} in copy {} was cut short; it will be staged again",
+                trial.sha256,
+                trial.copy
+            );
+            return Ok(TrialEnd::NeverTried {
+                sha256: trial.sha256,
+            });
+        }
         let mut failed = self.failed()?;
         if !failed.contains(&trial.sha256) {
             failed.push(trial.sha256.clone());
@@ -418,6 +452,11 @@ impl BootLoader {
         let entries = self.ensure_entries()?;
         let default = Self::default_copy(&entries, &self.get_u16s("BootOrder")?);
         let copy = default.other();
+        tracing::info!(
+            "writing boot loader {} to copy {copy} ({})",
+            hex::encode(sha256(binary)),
+            copy.path()
+        );
         crate::device::mounted_put(&self.esp_dir, copy.path(), binary).map_err(esp_err(
             &self.esp_dir.join(copy.path()),
             "writing the boot loader",
@@ -426,17 +465,26 @@ impl BootLoader {
         let option = Self::entry_of(&entries, copy).ok_or_else(|| {
             AgentError::Running(format!("boot loader copy {copy} has no boot entry"))
         })?;
-        let trial = LoaderTrial {
+        let mut trial = LoaderTrial {
             copy,
             option,
             sha256: hex::encode(sha256(binary)),
             staged_in_boot: self.boot_id.clone(),
+            boot_next_set: false,
         };
-        // The record first: a trial boot is only ever judged with it in place.
+        // The record first: a trial boot is only ever judged with it in place; and it
+        // says whether BootNext was set, so that a power cut in between is not taken
+        // for a copy that does not start.
         write_json(&self.trial_path(), &trial)?;
+        tracing::info!(
+            "boot loader trial recorded; setting BootNext to {}",
+            boot_variable_name(option)
+        );
         self.vars
             .set("BootNext", EFI_GLOBAL_VARIABLE, &option.to_le_bytes())
             .map_err(var_err)?;
+        trial.boot_next_set = true;
+        write_json(&self.trial_path(), &trial)?;
         tracing::info!(
             "boot loader {} staged in copy {copy}: the next boot goes through {}",
             trial.sha256,
@@ -658,5 +706,46 @@ mod tests {
         );
         assert_eq!(l2.status().expect("status").failed, [sha]);
         assert!(!m.esp.join(fallback_path()).exists());
+    }
+
+    #[test]
+    fn a_staging_cut_short_before_boot_next_is_no_failure() {
+        let m = machine();
+        let l = m.loader("boot-1");
+        let t = l.stage(b"loader v2").expect("stage");
+        // The fault with the protection off: the record as an agent that wrote it once
+        // (without saying whether BootNext was set) leaves it, with BootNext never set.
+        let mut old = t.clone();
+        old.boot_next_set = true;
+        write_json(&l.trial_path(), &old).expect("record");
+        let vars = EfiVars::at(&m.vars);
+        vars.remove("BootNext", EFI_GLOBAL_VARIABLE).expect("cut");
+        vars.set("BootCurrent", EFI_GLOBAL_VARIABLE, &0u16.to_le_bytes())
+            .expect("booted A");
+        let end = m.loader("boot-2").settle().expect("settle");
+        assert!(matches!(end, TrialEnd::Failed { .. }), "{end:?}");
+        // With the record as this agent writes it before BootNext: never tried, and the
+        // same boot loader is wanted and staged again.
+        let m = machine();
+        let l = m.loader("boot-1");
+        let mut t = l.stage(b"loader v2").expect("stage");
+        t.boot_next_set = false;
+        write_json(&l.trial_path(), &t).expect("record");
+        let vars = EfiVars::at(&m.vars);
+        vars.remove("BootNext", EFI_GLOBAL_VARIABLE).expect("cut");
+        vars.set("BootCurrent", EFI_GLOBAL_VARIABLE, &0u16.to_le_bytes())
+            .expect("booted A");
+        let l2 = m.loader("boot-2");
+        let end = l2.settle().expect("settle");
+        assert_eq!(
+            end,
+            TrialEnd::NeverTried {
+                sha256: t.sha256.clone()
+            }
+        );
+        assert!(l2.failed().expect("failed").is_empty());
+        assert!(l2.wants(&t.sha256).expect("wants"));
+        assert!(l2.on_trial().expect("trial").is_none());
+        assert_eq!(l2.stage(b"loader v2").expect("again").copy, LoaderCopy::B);
     }
 }

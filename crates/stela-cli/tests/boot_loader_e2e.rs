@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    build, e2e_keys, e2e_recipe, e2e_work_dir, publish, repo_init, report, report_json as json,
-    require_tool, run, run_ok, serve_dir, stela, trixie_root,
+    build, e2e_keys, e2e_recipe, e2e_work_dir, pe_offsets, publish, repo_init, report,
+    report_json as json, require_tool, run, run_ok, serve_dir, stela, trixie_root,
 };
 
 /// The guest's side (test recipe only): report the boot entries and the agent's view,
@@ -132,31 +132,6 @@ fn recipe(dir: &Path, version: &str, loader: Option<&Path>) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// The file offset of a PE image's entry point, and of its COFF `TimeDateStamp`.
-fn pe_offsets(pe: &[u8]) -> (usize, usize) {
-    let u16_at = |o: usize| u16::from_le_bytes([pe[o], pe[o + 1]]) as usize;
-    let u32_at = |o: usize| u32::from_le_bytes(pe[o..o + 4].try_into().unwrap()) as usize;
-    let coff = u32_at(0x3c) + 4;
-    assert_eq!(&pe[coff - 4..coff], b"PE\0\0");
-    let sections = u16_at(coff + 2);
-    let optional = coff + 20;
-    let entry_rva = u32_at(optional + 16);
-    let table = optional + u16_at(coff + 16);
-    for i in 0..sections {
-        let s = table + 40 * i;
-        let (vsize, va, raw_size, raw) = (
-            u32_at(s + 8),
-            u32_at(s + 12),
-            u32_at(s + 16),
-            u32_at(s + 20),
-        );
-        if (va..va + vsize.max(raw_size)).contains(&entry_rva) {
-            return (raw + entry_rva - va, coff + 4);
-        }
-    }
-    panic!("the entry point {entry_rva:#x} is in no section");
 }
 
 /// The ESP line of `sgdisk -i 1`: the partition's unique GUID, lower case.

@@ -69,6 +69,7 @@ pub struct QemuConfig {
     pub(crate) silence: Option<Duration>,
     pub(crate) no_reboot: bool,
     pub(crate) power_cycle: bool,
+    pub(crate) cut_power: bool,
     /// Later power cycles add to the serial log of the first.
     pub(crate) append_log: bool,
     pub(crate) accel: AccelChoice,
@@ -100,6 +101,7 @@ impl QemuConfig {
             silence: None,
             no_reboot: false,
             power_cycle: false,
+            cut_power: false,
             append_log: false,
             accel: AccelChoice::Auto,
             extra_args: Vec::new(),
@@ -216,6 +218,15 @@ impl QemuConfig {
         self.power_cycle = power_cycle;
         self
     }
+    /// When the console matches `until`, cut the power: QEMU is killed at once
+    /// (SIGKILL), so the guest gets no chance to write out what it holds in memory, and
+    /// what it sent to the disk stays as far as it got. Without this, a match stops QEMU
+    /// the same way with SIGTERM a moment later; a test of what a power cut leaves
+    /// wants no such moment.
+    pub fn cut_power(mut self, cut_power: bool) -> QemuConfig {
+        self.cut_power = cut_power;
+        self
+    }
     /// Force an accelerator instead of probing.
     pub fn accel(mut self, accel: AccelChoice) -> QemuConfig {
         self.accel = accel;
@@ -268,6 +279,12 @@ impl QemuConfig {
             return Err(QemuError::Setting {
                 field: "power_cycle",
                 reason: "needs persist: the next power cycle starts from the same disk and variable store".into(),
+            });
+        }
+        if self.cut_power && (self.until.is_none() || !self.persist) {
+            return Err(QemuError::Setting {
+                field: "cut_power",
+                reason: "needs an until pattern (the moment of the cut) and persist (a disk that outlives the run)".into(),
             });
         }
         if self.silence.is_some_and(|s| s.is_zero()) {

@@ -141,6 +141,9 @@ impl Machine {
             config.timeout,
         )?;
         let elapsed = machine.elapsed();
+        if config.cut_power && matches!(outcome, Outcome::Matched(_)) {
+            machine.cut_power()?;
+        }
         machine.stop()?;
         Ok(Report {
             outcome,
@@ -165,6 +168,9 @@ impl Machine {
             let mut machine = Machine::start(&cycle)?;
             let outcome =
                 machine.wait_for(config.until.as_deref(), config.fail.as_deref(), left)?;
+            if config.cut_power && matches!(outcome, Outcome::Matched(_)) {
+                machine.cut_power()?;
+            }
             machine.stop()?;
             let (log, accel) = (machine.log.clone(), machine.accel);
             drop(machine);
@@ -384,6 +390,29 @@ impl Machine {
     /// The accelerator in use.
     pub fn accel(&self) -> Accel {
         self.accel
+    }
+
+    /// Kills QEMU at once (SIGKILL): a power cut ([`QemuConfig::cut_power`]). swtpm and
+    /// the console readers are left to [`Machine::stop`].
+    pub fn cut_power(&mut self) -> Result<(), QemuError> {
+        if let Some(child) = self.qemu.as_mut() {
+            if self.exit.is_none() {
+                self.stopping.store(true, Ordering::Relaxed);
+                let err = |action| {
+                    move |source| QemuError::Process {
+                        action,
+                        program: "qemu-system-x86_64",
+                        source,
+                    }
+                };
+                if child.try_wait().map_err(err("checking"))?.is_none() {
+                    child.kill().map_err(err("killing"))?;
+                    child.wait().map_err(err("waiting for"))?;
+                    tracing::info!("power cut: QEMU killed");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stops QEMU (SIGTERM, then SIGKILL after a grace period) and swtpm, and waits for

@@ -74,6 +74,10 @@ pub struct QemuArgs {
     /// disk, UEFI variables and TPM state; the log goes on), for runs with many reboots.
     #[arg(long, requires = "persist", conflicts_with = "no_reboot")]
     power_cycle: bool,
+    /// With --until and --persist: when the console matches, cut the power (QEMU killed
+    /// at once, the guest's unwritten data lost), as a test of an interrupted update.
+    #[arg(long, requires_all = ["persist", "until"])]
+    cut_power: bool,
     /// Arguments after `--` go to QEMU unchanged, after stela's own (an SMBIOS string, a
     /// second disk, a monitor socket).
     #[arg(last = true, value_name = "QEMU_ARGS")]
@@ -110,6 +114,7 @@ pub fn run(args: QemuArgs) -> anyhow::Result<Outcome> {
         .timeout(timeout)
         .no_reboot(args.no_reboot)
         .power_cycle(args.power_cycle)
+        .cut_power(args.cut_power)
         .extra_args(args.qemu_args.iter().cloned());
     let exe = std::env::current_exe().context("finding the stela executable")?;
     for f in &args.forward {
