@@ -54,7 +54,7 @@ case "$IMAGE_VERSION" in
     # then hostile repositories on the test's other forwards: each must be refused,
     # with the disk as it was.
     say v1.check "$(stela update check --json 2>&1 | tr -d '\n')"
-    for p in 8081:tampered 8082:endless 8083:replayed 8084:expired; do
+    for p in 8081:tampered 8082:endless 8083:replayed 8084:expired 8085:untrusted; do
         name=${p#*:}
         if out=$(stela update apply --repo "http://10.0.2.100:${p%%:*}/" --json 2>&1); then
             say "v1.hostile_$name" "ACCEPTED $(echo "$out" | tr -d '\n')"
@@ -221,6 +221,12 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
             .arg(&tuf_keys),
     );
 
+    // `untrusted`: an impostor's repository, made with keys of its own, serving v2.
+    let impostor = dir.join("impostor");
+    std::fs::create_dir_all(&impostor).unwrap();
+    let (untrusted, untrusted_keys) = repo_init(&impostor);
+    publish(&out2, &untrusted, &untrusted_keys, "stable");
+
     let disk = dir.join("disk.raw");
     std::fs::copy(out1.join(m1["image"].as_str().unwrap()), &disk).unwrap();
     let life = Duration::from_secs(3600);
@@ -230,6 +236,7 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
         common::serve_endless(life),
         serve_dir(dir.join("replayed"), life).port,
         serve_dir(expired, life).port,
+        serve_dir(untrusted, life).port,
     ];
     let log = dir.join("boot.log");
     let out = run(stela()
@@ -289,6 +296,7 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
         ("endless", "Maximum size"),
         ("replayed", "version"),
         ("expired", "expired"),
+        ("untrusted", "ignature"),
     ] {
         let said = &r[&format!("v1.hostile_{name}")];
         assert!(!said.starts_with("ACCEPTED"), "{name}: {said}");
