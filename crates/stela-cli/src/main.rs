@@ -111,6 +111,24 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// The error and its causes, joined with ": ", each said once. Many errors (tough's,
+/// ours that wrap them) repeat their cause in their own message and also return it as
+/// their source; `{:#}` would print it again for every level.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -118,7 +136,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("stela: {e:#}");
+            eprintln!("stela: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
@@ -128,6 +146,39 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_cause_repeated_in_its_wrapper_is_said_once() {
+        #[derive(Debug)]
+        struct Inner;
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("threshold not met")
+            }
+        }
+        impl std::error::Error for Inner {}
+        #[derive(Debug)]
+        struct Outer(Inner);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "verifying timestamp: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Outer(Inner)).context("the repository");
+        assert_eq!(
+            format!("{e:#}"),
+            "the repository: verifying timestamp: threshold not met: threshold not met"
+        );
+        assert_eq!(
+            error_text(&e),
+            "the repository: verifying timestamp: threshold not met"
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {
