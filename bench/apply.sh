@@ -1,8 +1,9 @@
 #!/bin/bash
 # The agent's write of a release into a slot against dd of the same usr image to the
 # same partition (issue 11: apply should reach at least 80 % of dd's throughput). Both
-# run on the host, on a copy of the default image's disk, one after the other in each
-# round, with the page cache dropped before each and an fsync at the end of each:
+# run on the host, each on a fresh (sparse) copy of the default image's disk, one after
+# the other in each round, with the page cache dropped before each and an fsync at the
+# end of each:
 # `stela update apply --disk` reads the usr target from a local TUF repository (zstd
 # frames), checks its hash, decompresses and writes it (its `usr_seconds`); dd copies the
 # build's uncompressed usr.erofs with `conv=fsync`. Prints each round, the minimum of
@@ -52,6 +53,10 @@ for r in $(seq 1 "$rounds"); do
     # Slot B's usr partition, now labelled with v2: its first sector.
     first=$(sgdisk -p "$disk" | awk -v l="$label2" '$NF == l {print $2; exit}')
     [ -n "$first" ] || { echo "apply: no partition $label2 on $disk" >&2; exit 1; }
+    # dd on a fresh copy too: the sparse file's blocks there are not allocated yet, as
+    # they were not for apply (writing over the blocks apply allocated is faster).
+    rm -f "$disk"
+    cp --sparse=always "$image" "$disk"
     sync; echo 3 >/proc/sys/vm/drop_caches
     s=$(now)
     dd if="$work/out2/usr.erofs" of="$disk" bs=4M seek=$((first * 512)) oflag=seek_bytes \
