@@ -293,6 +293,53 @@ fn a_published_repository_is_valid_tuf_for_the_reference_client() {
         std::fs::read(v2.join("usr.erofs")).unwrap()
     );
 
+    // A channel's rules (`stela repo rules`) are a signed target like any other: the
+    // reference client fetches them and they say what was set, in the file and in the
+    // target's custom metadata.
+    let set = run_ok(
+        stela()
+            .args(["repo", "rules"])
+            .arg(&repo)
+            .arg("--keys")
+            .arg(&keys)
+            .args(["--channel", "stable", "--max-version", "2"])
+            .args(["--wave", "10%:0h", "--wave", "100%:24h", "--json"]),
+    );
+    let set: Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(set["rules"]["max_version"], "2", "{set}");
+    let rules_name = "stela-rules.stable.json".to_owned();
+    let rv = client(
+        &repo,
+        &root1,
+        &dir.join("client-rules"),
+        std::slice::from_ref(&rules_name),
+    );
+    assert_eq!(rv["ok"], true, "{rv}");
+    let t = &rv["targets"][&rules_name];
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(t["path"].as_str().unwrap()).unwrap()).unwrap();
+    for rules in [&file, &t["custom"]["stela_rules"]] {
+        assert_eq!(rules["channel"], "stable", "{t}");
+        assert_eq!(rules["max_version"], "2", "{t}");
+        assert_eq!(
+            rules["waves"],
+            serde_json::json!([{"percent": 10, "hours": 0}, {"percent": 100, "hours": 24}]),
+            "{t}"
+        );
+    }
+    // Rules that leave devices out are refused, naming why.
+    let e = run(stela()
+        .args(["repo", "rules"])
+        .arg(&repo)
+        .arg("--keys")
+        .arg(&keys)
+        .args(["--wave", "50%:0h"]));
+    assert_eq!(e.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("end with 100%"),
+        "{e:?}"
+    );
+
     // A target changed on the server: the client refuses it.
     let uki = &v["targets"]["appliance_2.efi"];
     let stored = repo.join("targets").join(format!(

@@ -1,4 +1,4 @@
-//! `stela repo init | refresh | show` and `stela publish`: the update repository.
+//! `stela repo init | refresh | show | rules` and `stela publish`: the update repository.
 
 use std::path::PathBuf;
 
@@ -19,6 +19,38 @@ pub enum RepoCommand {
     Refresh(RefreshArgs),
     /// Verify the repository from its first root and list its roles and releases.
     Show(ShowArgs),
+    /// Sign the rules of a channel into the targets metadata: the lowest and highest
+    /// version devices may install, and the waves of a staged rollout.
+    Rules(RulesArgs),
+}
+
+/// `stela repo rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// The repository directory.
+    pub dir: PathBuf,
+    /// The role key directory (targets.pem, snapshot.pem and timestamp.pem are used).
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// The channel the rules apply to.
+    #[arg(long, default_value = "stable")]
+    pub channel: String,
+    /// Versions below this are never installed.
+    #[arg(long, value_name = "VERSION")]
+    pub min_version: Option<String>,
+    /// Versions above this are never installed (a fleet-wide stop).
+    #[arg(long, value_name = "VERSION")]
+    pub max_version: Option<String>,
+    /// A wave of the staged rollout, PERCENT%:HOURSh (for example 10%:0h, then
+    /// 100%:48h); repeat, growing to 100%.
+    #[arg(long, value_name = "PERCENT%:HOURSh")]
+    pub wave: Vec<stela_repo::Wave>,
+    /// Remove the channel's rules instead: every device sees each release at once.
+    #[arg(long, conflicts_with_all = ["min_version", "max_version", "wave"])]
+    pub clear: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `stela repo init`.
@@ -144,6 +176,43 @@ pub fn run(c: RepoCommand) -> anyhow::Result<Outcome> {
                     "snapshot {} and timestamp {} signed; the timestamp expires {}",
                     r.snapshot_version, r.timestamp_version, r.timestamp_expires
                 );
+            }
+        }
+        RepoCommand::Rules(a) => {
+            let rules = (!a.clear).then(|| stela_repo::ChannelRules {
+                channel: a.channel.clone(),
+                min_version: a.min_version.clone(),
+                max_version: a.max_version.clone(),
+                waves: a.wave.clone(),
+            });
+            let r =
+                stela_repo::set_rules(&a.dir, &RoleKeyDir::new(&a.keys), &a.channel, rules, now)?;
+            if a.json {
+                print_json(&r)?;
+            } else {
+                match &r.rules {
+                    Some(rules) => println!(
+                        "channel {}: versions {} to {}, waves {} (targets version {})",
+                        r.channel,
+                        rules.min_version.as_deref().unwrap_or("any"),
+                        rules.max_version.as_deref().unwrap_or("any"),
+                        if rules.waves.is_empty() {
+                            "none (all at once)".to_owned()
+                        } else {
+                            rules
+                                .waves
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        },
+                        r.targets_version
+                    ),
+                    None => println!(
+                        "channel {}: rules removed (targets version {})",
+                        r.channel, r.targets_version
+                    ),
+                }
             }
         }
         RepoCommand::Show(a) => {
