@@ -7,7 +7,7 @@ use std::path::Path;
 
 use futures_util::StreamExt;
 use stela_image::boot::compare_versions;
-use stela_repo::{Kind, TargetInfo};
+use stela_repo::{ChannelRules, Kind, TargetInfo};
 use stela_verity::RootHash;
 use tough::schema::Target;
 use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
@@ -195,8 +195,22 @@ impl UpdateSource {
         v
     }
 
+    /// The signed rules of `channel` (`stela repo rules`), if it has any.
+    pub fn rules(&self, channel: &str) -> Option<ChannelRules> {
+        let name = ChannelRules::target_name(channel);
+        self.repo
+            .targets()
+            .signed
+            .targets
+            .iter()
+            .find(|(t, _)| t.raw() == name)
+            .and_then(|(_, target)| ChannelRules::from_custom(&target.custom))
+            .filter(|r| r.channel == channel)
+    }
+
     /// The newest release of `name` on `channel` newer than `running` (and not in
-    /// `refused`), if any.
+    /// `refused`), if any, within the channel's signed version limits. (The rollout
+    /// waves of the rules are not applied yet.)
     pub fn newest_after(
         &self,
         name: &str,
@@ -204,9 +218,11 @@ impl UpdateSource {
         running: &str,
         refused: &[String],
     ) -> Option<Offer> {
+        let rules = self.rules(channel);
         self.offers(name, channel)
             .into_iter()
             .filter(|o| compare_versions(&o.version, running).is_gt())
+            .filter(|o| rules.as_ref().is_none_or(|r| r.allows(&o.version)))
             .rfind(|o| !refused.contains(&o.version))
     }
 

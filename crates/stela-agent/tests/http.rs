@@ -272,3 +272,51 @@ fn metadata_signed_by_keys_the_device_does_not_trust_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_channel_s_signed_version_limits_hold_back_releases() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (repo, keys) = (dir.join("repo"), RoleKeyDir::new(dir.join("keys")));
+    let opts = InitOptions {
+        root_keys: 1,
+        threshold: 1,
+        settings: Settings::default(),
+    };
+    let now = jiff::Timestamp::now();
+    stela_repo::init(&repo, &keys, &opts, now).unwrap();
+    for (v, seed) in [("1", 1), ("2", 2), ("3", 3)] {
+        stela_repo::publish(&repo, &keys, &fake_build(dir, v, seed), "stable", now).unwrap();
+    }
+    let root = repo.join("metadata/1.root.json");
+    let url = serve(repo.clone(), Mode::Honest, Duration::from_secs(60));
+    let newest = |store: &str| {
+        UpdateSource::open(&url, &root, &dir.join(store))
+            .unwrap()
+            .newest_after("appliance", "stable", "1", &[])
+            .map(|o| o.version)
+    };
+    // Without rules the newest is offered.
+    assert_eq!(newest("s1").as_deref(), Some("3"));
+    // A fleet-wide stop at 2: 3 is held back.
+    let stop = stela_repo::ChannelRules {
+        channel: "stable".into(),
+        min_version: None,
+        max_version: Some("2".into()),
+        waves: Vec::new(),
+    };
+    stela_repo::set_rules(&repo, &keys, "stable", Some(stop), now).unwrap();
+    assert_eq!(newest("s2").as_deref(), Some("2"));
+    // A floor above everything offered: nothing.
+    let floor = stela_repo::ChannelRules {
+        channel: "stable".into(),
+        min_version: Some("4".into()),
+        max_version: None,
+        waves: Vec::new(),
+    };
+    stela_repo::set_rules(&repo, &keys, "stable", Some(floor), now).unwrap();
+    assert_eq!(newest("s3"), None);
+    // Rules cleared: 3 again.
+    stela_repo::set_rules(&repo, &keys, "stable", None, now).unwrap();
+    assert_eq!(newest("s4").as_deref(), Some("3"));
+}
