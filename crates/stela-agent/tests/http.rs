@@ -147,10 +147,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn releases_come_over_http_and_hostile_servers_fail_within_bounds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A repository in `dir/repo` with one root key, its keys in `dir/keys`, and the time
+/// it was made.
+fn new_repo(dir: &Path) -> (PathBuf, RoleKeyDir, jiff::Timestamp) {
     let (repo, keys) = (dir.join("repo"), RoleKeyDir::new(dir.join("keys")));
     let opts = InitOptions {
         root_keys: 1,
@@ -159,6 +158,14 @@ fn releases_come_over_http_and_hostile_servers_fail_within_bounds() {
     };
     let now = jiff::Timestamp::now();
     stela_repo::init(&repo, &keys, &opts, now).unwrap();
+    (repo, keys, now)
+}
+
+#[test]
+fn releases_come_over_http_and_hostile_servers_fail_within_bounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (repo, keys, now) = new_repo(dir);
     stela_repo::publish(&repo, &keys, &fake_build(dir, "1", 1), "stable", now).unwrap();
     // The repository as it was with v1 only: what a replaying attacker keeps.
     let old = dir.join("repo-v1");
@@ -277,14 +284,7 @@ fn metadata_signed_by_keys_the_device_does_not_trust_is_refused() {
 fn a_channel_s_signed_version_limits_hold_back_releases() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (repo, keys) = (dir.join("repo"), RoleKeyDir::new(dir.join("keys")));
-    let opts = InitOptions {
-        root_keys: 1,
-        threshold: 1,
-        settings: Settings::default(),
-    };
-    let now = jiff::Timestamp::now();
-    stela_repo::init(&repo, &keys, &opts, now).unwrap();
+    let (repo, keys, now) = new_repo(dir);
     for (v, seed) in [("1", 1), ("2", 2), ("3", 3)] {
         stela_repo::publish(&repo, &keys, &fake_build(dir, v, seed), "stable", now).unwrap();
     }
