@@ -75,6 +75,21 @@ fn read_config(path: &Path) -> Result<Option<ConfigFile>, AgentError> {
 }
 
 impl DeviceConfig {
+    /// Whether `apply --reboot` may reboot into a new version at `now`: inside the
+    /// maintenance window (UTC), or at any time without one.
+    pub fn may_reboot_at(&self, now: jiff::Timestamp) -> bool {
+        let Some(window) = &self.window else {
+            return true;
+        };
+        let utc = now.to_zoned(jiff::tz::TimeZone::UTC);
+        let weekday = utc.weekday().to_monday_zero_offset();
+        let minute = i32::from(utc.hour()) * 60 + i32::from(utc.minute());
+        match (u8::try_from(weekday), u16::try_from(minute)) {
+            (Ok(d), Ok(m)) => window.contains(d, m),
+            _ => false,
+        }
+    }
+
     /// The configuration of this machine: [`IMAGE_CONFIG`], with the fields that
     /// [`LOCAL_CONFIG`] sets in its place.
     pub fn load() -> Result<DeviceConfig, AgentError> {
@@ -423,10 +438,19 @@ mod tests {
             Some("Sat 02:00-04:00")
         );
         assert_eq!(c.wave, None);
+        // 2026-12-05 is a Saturday: inside the window at 03:00 UTC only.
+        let at = |t: &str| t.parse::<jiff::Timestamp>().expect("time");
+        assert!(c.may_reboot_at(at("2026-12-05T03:00:00Z")));
+        assert!(!c.may_reboot_at(at("2026-12-05T04:30:00Z")));
+        assert!(!c.may_reboot_at(at("2026-12-06T03:00:00Z")));
         std::fs::write(&local, "channel = \"beta\"\nwave = 0\n").expect("local");
         let c = DeviceConfig::load_from(&image, &local, &root, d.path()).expect("config");
         assert_eq!(c.channel, "beta");
         assert_eq!(c.wave, Some(0));
+        // Without a window, any time.
+        let mut any = c.clone();
+        any.window = None;
+        assert!(any.may_reboot_at(at("2026-12-06T03:00:00Z")));
         std::fs::write(&local, "window = \"Someday 02:00-03:00\"\n").expect("local");
         let err = DeviceConfig::load_from(&image, &local, &root, d.path()).expect_err("window");
         assert!(

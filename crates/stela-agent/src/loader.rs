@@ -426,6 +426,12 @@ impl BootLoader {
         })
     }
 
+    /// Whether `trial` was staged in this boot, so that it still waits for the reboot
+    /// that tries it.
+    pub fn staged_this_boot(&self, trial: &LoaderTrial) -> bool {
+        trial.staged_in_boot == self.boot_id
+    }
+
     /// Whether a boot loader is on trial (staged, or booted and not blessed).
     pub fn on_trial(&self) -> Result<Option<LoaderTrial>, AgentError> {
         read_json(&self.trial_path())
@@ -647,6 +653,8 @@ mod tests {
             "BootOrder unchanged but for B's new entry"
         );
         // Before the reboot nothing is settled, and staging again is refused.
+        assert!(l.staged_this_boot(&t));
+        assert!(!m.loader("boot-2").staged_this_boot(&t));
         assert_eq!(l.settle().expect("settle"), TrialEnd::None);
         assert!(l.stage(b"loader v3").is_err());
         assert_eq!(m.boot(), 2, "the next boot goes through B");

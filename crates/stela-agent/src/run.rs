@@ -67,6 +67,9 @@ pub enum RunOutcome {
         running: String,
         /// The trial.
         trial: LoaderTrial,
+        /// Staged in this boot: the reboot that tries it has not happened (an earlier
+        /// `apply --reboot` was outside the maintenance window).
+        staged_this_boot: bool,
     },
 }
 
@@ -78,6 +81,10 @@ impl RunOutcome {
             RunOutcome::Installed(_)
                 | RunOutcome::AlreadyInstalled { .. }
                 | RunOutcome::BootLoaderStaged { .. }
+                | RunOutcome::BootLoaderOnTrial {
+                    staged_this_boot: true,
+                    ..
+                }
         )
     }
 
@@ -208,7 +215,12 @@ fn run_once(
         l.settle()?;
         l.ensure_entries()?;
         if let Some(trial) = l.on_trial()? {
-            return Ok(RunOutcome::BootLoaderOnTrial { running, trial });
+            let staged_this_boot = l.staged_this_boot(&trial);
+            return Ok(RunOutcome::BootLoaderOnTrial {
+                running,
+                trial,
+                staged_this_boot,
+            });
         }
     }
     if apply && status.state == "on-trial" {

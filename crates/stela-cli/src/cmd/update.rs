@@ -253,7 +253,13 @@ fn on_device(args: UpdateArgs, apply: bool, reboot: bool) -> anyhow::Result<Outc
         println!("{}", outcome.message());
     }
     if reboot && outcome.wants_reboot() {
-        reboot_now()?;
+        if config.may_reboot_at(jiff::Timestamp::now()) {
+            reboot_now()?;
+        } else if let Some(w) = &config.window {
+            // Installed; the reboot into it waits for the window (a later run, or a
+            // reboot by hand).
+            eprintln!("stela update: not rebooting outside the maintenance window {w}");
+        }
     }
     Ok(Outcome::Success)
 }
