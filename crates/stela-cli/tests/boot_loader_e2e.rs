@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    build, e2e_keys, e2e_recipe, e2e_work_dir, pe_offsets, publish, repo_init, report,
-    report_json as json, require_tool, run, run_ok, serve_dir, stela, trixie_root,
+    boot_loader_table, build, e2e_keys, e2e_recipe, e2e_work_dir, pe_offsets, publish, repo_init,
+    report, report_json as json, require_tool, run, run_ok, serve_dir, stela, trixie_root,
 };
 
 /// The guest's side (test recipe only): report the boot entries and the agent's view,
@@ -115,14 +115,7 @@ fn recipe(dir: &Path, version: &str, loader: Option<&Path>) -> PathBuf {
             "\"stela-e2e-report.service\"]",
             "\"stela-e2e-report.service\", \"stela-e2e-loader.service\"]",
         );
-    let boot = loader
-        .map(|p| {
-            let name = p
-                .strip_prefix(dir)
-                .expect("the loader is in the work directory");
-            format!("\n[boot]\nloader = \"{}\"\n", name.display())
-        })
-        .unwrap_or_default();
+    let boot = boot_loader_table(dir, loader);
     let path = dir.join(format!("recipe-{version}.toml"));
     std::fs::write(
         &path,

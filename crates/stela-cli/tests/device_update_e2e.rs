@@ -22,12 +22,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    build, e2e_keys, e2e_recipe, e2e_work_dir, extract, link_copy, partitions, publish, repo_init,
-    report, report_json as json, require_tool, run, run_ok, serve_dir, stela,
+    build, e2e_keys, e2e_recipe, e2e_work_dir, gpt_sound, link_copy, publish, repo_init, report,
+    report_json as json, require_tool, run, run_ok, serve_dir, stela, verify_slot,
 };
 
 /// The guest's side of the test (test recipe only): report the machine's update state
@@ -408,28 +407,9 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
 
     // The disk, read by sgdisk and veritysetup: v3 in slot A and v2 in slot B, each
     // verifying against its root hash.
-    let v = run_ok(Command::new("sgdisk").arg("-v").arg(&disk));
-    assert!(
-        String::from_utf8_lossy(&v.stdout).contains("No problems found"),
-        "{v:?}"
-    );
-    let parts = partitions(&disk);
+    gpt_sound(&disk, "at the end");
     for (label, hash) in [("stela-e2e_3", &hash3), ("stela-e2e_2", &hash2)] {
-        let slot: Vec<_> = parts.iter().filter(|p| p.3 == label).collect();
-        assert_eq!(slot.len(), 3, "{label}: {parts:?}");
-        let (usr, tree) = (
-            dir.join(format!("{label}.usr")),
-            dir.join(format!("{label}.verity")),
-        );
-        extract(&disk, slot[0].1, slot[0].2, &usr);
-        extract(&disk, slot[1].1, slot[1].2, &tree);
-        run_ok(
-            Command::new("veritysetup")
-                .arg("verify")
-                .arg(&usr)
-                .arg(&tree)
-                .arg(hash),
-        );
+        verify_slot(&disk, label, hash, &dir);
     }
     eprintln!(
         "v1 -> v2 on the machine: {} bytes served, install {} s (usr {} s), {} bytes downloaded by the agent",

@@ -27,12 +27,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    build, e2e_keys, e2e_recipe, e2e_work_dir, extract, partitions, pe_offsets, publish, repo_init,
-    report, report_json as json, require_tool, run, run_ok, serve_dir, stela, trixie_root,
+    boot_loader_table, build, e2e_keys, e2e_recipe, e2e_work_dir, gpt_sound, pe_offsets, publish,
+    repo_init, report, report_json as json, require_tool, run, serve_dir, stela, trixie_root,
+    verify_slot,
 };
 
 /// The guest's side (test recipe only): count the boots, report the agent's view, and
@@ -113,12 +113,7 @@ fn recipe(dir: &Path, version: &str, loader: Option<&Path>) -> PathBuf {
             "\"stela-e2e-report.service\"]",
             "\"stela-e2e-cut.service\"]",
         );
-    let boot = loader
-        .map(|p| {
-            let name = p.strip_prefix(dir).expect("in the work directory");
-            format!("\n[boot]\nloader = \"{}\"\n", name.display())
-        })
-        .unwrap_or_default();
+    let boot = boot_loader_table(dir, loader);
     let path = dir.join(format!("recipe-{version}.toml"));
     std::fs::write(
         &path,
@@ -132,16 +127,6 @@ fn recipe(dir: &Path, version: &str, loader: Option<&Path>) -> PathBuf {
 
 fn sha256_hex(path: &Path) -> String {
     hex::encode(openssl::sha::sha256(&std::fs::read(path).unwrap()))
-}
-
-/// `sgdisk -v`: the partition tables (both copies) are sound.
-fn gpt_sound(disk: &Path, when: &str) {
-    let v = run_ok(Command::new("sgdisk").arg("-v").arg(disk));
-    assert!(
-        String::from_utf8_lossy(&v.stdout).contains("No problems found"),
-        "{when}: {}",
-        String::from_utf8_lossy(&v.stdout)
-    );
 }
 
 #[test]
@@ -273,22 +258,7 @@ fn power_cuts_during_an_update_leave_a_machine_that_boots_and_finishes_it() {
     assert_eq!(last["boot_loader"]["default_sha256"], l2.as_str(), "{last}");
 
     gpt_sound(&disk, "at the end");
-    let parts = partitions(&disk);
     for (label, hash) in [("stela-e2e_1", &hash1), ("stela-e2e_2", &hash2)] {
-        let slot: Vec<_> = parts.iter().filter(|p| p.3 == label).collect();
-        assert_eq!(slot.len(), 3, "{label}: {parts:?}");
-        let (usr, tree) = (
-            dir.join(format!("{label}.usr")),
-            dir.join(format!("{label}.verity")),
-        );
-        extract(&disk, slot[0].1, slot[0].2, &usr);
-        extract(&disk, slot[1].1, slot[1].2, &tree);
-        run_ok(
-            Command::new("veritysetup")
-                .arg("verify")
-                .arg(&usr)
-                .arg(&tree)
-                .arg(hash),
-        );
+        verify_slot(&disk, label, hash, &dir);
     }
 }

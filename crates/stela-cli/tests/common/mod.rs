@@ -397,3 +397,48 @@ pub fn pe_offsets(pe: &[u8]) -> (usize, usize) {
     }
     panic!("the entry point {entry_rva:#x} is in no section");
 }
+
+/// The slot labelled `label` on `disk` (usr, usr-verity, signature: three partitions),
+/// its usr data and tree copied into `work` and checked by `veritysetup verify` against
+/// `root_hash`.
+pub fn verify_slot(disk: &Path, label: &str, root_hash: &str, work: &Path) {
+    let parts = partitions(disk);
+    let slot: Vec<_> = parts.iter().filter(|p| p.3 == label).collect();
+    assert_eq!(slot.len(), 3, "{label}: {parts:?}");
+    let (usr, tree) = (
+        work.join(format!("{label}.usr")),
+        work.join(format!("{label}.verity")),
+    );
+    extract(disk, slot[0].1, slot[0].2, &usr);
+    extract(disk, slot[1].1, slot[1].2, &tree);
+    run_ok(
+        Command::new("veritysetup")
+            .arg("verify")
+            .arg(&usr)
+            .arg(&tree)
+            .arg(root_hash),
+    );
+}
+
+/// `sgdisk -v`: the partition tables (both copies) are sound.
+pub fn gpt_sound(disk: &Path, when: &str) {
+    let v = run_ok(Command::new("sgdisk").arg("-v").arg(disk));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("No problems found"),
+        "{when}: {}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+/// The recipe's `[boot]` table naming `loader` (a file in `dir`, where the recipe goes),
+/// or nothing.
+pub fn boot_loader_table(dir: &Path, loader: Option<&Path>) -> String {
+    loader
+        .map(|p| {
+            let name = p
+                .strip_prefix(dir)
+                .expect("the loader is in the work directory");
+            format!("\n[boot]\nloader = \"{}\"\n", name.display())
+        })
+        .unwrap_or_default()
+}
