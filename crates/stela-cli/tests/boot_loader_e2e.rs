@@ -256,7 +256,7 @@ fn a_new_boot_loader_is_tried_once_and_a_broken_one_leaves_the_old_copy_booting(
     // The fault with the protection off: the broken boot loader as the machine's only
     // copy (the removable-media path, no boot entries yet) and the machine never boots.
     let lone = dir.join("lone.raw");
-    std::fs::copy(&image, &lone).unwrap();
+    common::sparse_copy(&image, &lone);
     let esp_img = dir.join("lone-esp.img");
     let parts = common::partitions(&lone);
     let (_, first, last, _) = parts.iter().find(|p| p.0 == 1).unwrap().clone();
@@ -295,7 +295,7 @@ fn a_new_boot_loader_is_tried_once_and_a_broken_one_leaves_the_old_copy_booting(
     std::fs::remove_file(&lone).unwrap();
 
     let disk = dir.join("disk.raw");
-    std::fs::copy(&image, &disk).unwrap();
+    common::sparse_copy(&image, &disk);
     let guid = esp_guid(&disk);
     let server = serve_dir(repo.clone(), life);
     let log = dir.join("boot.log");

@@ -307,7 +307,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
 
     // Two machines from one image: a copy, so that each starts from a fresh disk.
     let second = dir.join("second.raw");
-    std::fs::copy(&image, &second).expect("copying the image");
+    common::sparse_copy(&image, &second);
     let r = boot_and_report(&image, UUID, &dir, "boot1");
     assert_eq!(r["secureboot"], "1", "Secure Boot not enabled");
     assert_eq!(
@@ -355,7 +355,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
 
     // One flipped byte in the usr partition: /usr must fail to verify.
     let corrupt = dir.join("corrupt.raw");
-    std::fs::copy(&image, &corrupt).unwrap();
+    common::sparse_copy(&image, &corrupt);
     let disk = stela_gpt::GptDisk::read_file(&corrupt).expect("reading the GPT");
     let usr = disk
         .partitions

@@ -227,7 +227,7 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
     publish(&out2, &untrusted, &untrusted_keys, "stable");
 
     let disk = dir.join("disk.raw");
-    std::fs::copy(out1.join(m1["image"].as_str().unwrap()), &disk).unwrap();
+    common::sparse_copy(&out1.join(m1["image"].as_str().unwrap()), &disk);
     let life = Duration::from_secs(3600);
     let server = serve_dir(repo.clone(), life);
     let hostile = [

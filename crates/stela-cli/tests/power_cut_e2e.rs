@@ -163,7 +163,7 @@ fn power_cuts_during_an_update_leave_a_machine_that_boots_and_finishes_it() {
     }
 
     let disk = dir.join("disk.raw");
-    std::fs::copy(out1.join(m1["image"].as_str().unwrap()), &disk).unwrap();
+    common::sparse_copy(&out1.join(m1["image"].as_str().unwrap()), &disk);
     let server = serve_dir(repo.clone(), Duration::from_secs(3600));
     let boot = |log: &Path, until: &str, cut: bool| {
         let mut c = stela();

@@ -62,7 +62,7 @@ fn an_offline_update_installs_the_next_release_in_the_other_slot_and_it_boots() 
     }
 
     let disk = dir.join("disk.raw");
-    std::fs::copy(out1.join(m1["image"].as_str().unwrap()), &disk).unwrap();
+    common::sparse_copy(&out1.join(m1["image"].as_str().unwrap()), &disk);
     let check = update("check", &disk, &repo);
     let c: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(c["running"], "1", "{c}");
@@ -96,7 +96,7 @@ fn an_offline_update_installs_the_next_release_in_the_other_slot_and_it_boots() 
     let probe = dir.join("probe.raw");
     let mut whole = std::time::Duration::MAX;
     for _ in 0..2 {
-        std::fs::copy(&disk, &probe).unwrap();
+        common::sparse_copy(&disk, &probe);
         let started = std::time::Instant::now();
         let p = update("apply", &probe, &repo);
         assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));

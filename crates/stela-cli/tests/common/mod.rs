@@ -168,10 +168,38 @@ pub fn report_json(r: &std::collections::BTreeMap<String, String>, key: &str) ->
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{key}: {e}: {text}"))
 }
 
-/// A fresh work directory `target/tmp/e2e/<name>`: the previous run's files are removed
-/// (hard links and plain files only: nothing stays mounted there after a build), this
-/// run's stay for a look.
-pub fn e2e_work_dir(name: &str) -> PathBuf {
+/// A test's work directory `target/tmp/e2e/<name>`, made fresh (the previous run's files
+/// are removed: hard links and plain files only, nothing stays mounted there after a
+/// build). When the test passes, its files go with it: the end-to-end tests run two at
+/// a time, and each leaves gigabytes of disks and images that a failed run's reader
+/// needs but a passed one does not. `STELA_E2E_KEEP=1` keeps them anyway.
+pub struct WorkDir(PathBuf);
+
+impl std::ops::Deref for WorkDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for WorkDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && std::env::var_os("STELA_E2E_KEEP").is_none() {
+            if let Err(e) = std::fs::remove_dir_all(&self.0) {
+                eprintln!("leaving {}: {e}", self.0.display());
+            }
+        }
+    }
+}
+
+/// The work directory of the end-to-end test `name`: see [`WorkDir`].
+pub fn e2e_work_dir(name: &str) -> WorkDir {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("e2e")
         .join(name);
@@ -179,7 +207,13 @@ pub fn e2e_work_dir(name: &str) -> PathBuf {
         std::fs::remove_dir_all(&dir).expect("removing the previous run's files");
     }
     std::fs::create_dir_all(&dir).expect("creating the work directory");
-    dir
+    WorkDir(dir)
+}
+
+/// A copy of the disk image `from` at `to` that keeps its holes (`cp --sparse=always`):
+/// `std::fs::copy` writes every zero, and a 3.6 GiB image holds about 300 MiB of data.
+pub fn sparse_copy(from: &Path, to: &Path) {
+    run_ok(Command::new("cp").arg("--sparse=always").arg(from).arg(to));
 }
 
 /// The end-to-end test recipe, `tests/data/e2e/recipe.toml`.
@@ -302,13 +336,14 @@ pub fn partitions(disk: &Path) -> Vec<(u32, u64, u64, String)> {
         .collect()
 }
 
-/// Copy sectors `first..=last` of `disk` into `to` with dd.
+/// Copy sectors `first..=last` of `disk` into `to` with dd, leaving holes where the
+/// sectors are zero.
 pub fn extract(disk: &Path, first: u64, last: u64, to: &Path) {
     run_ok(
         Command::new("dd")
             .arg(format!("if={}", disk.display()))
             .arg(format!("of={}", to.display()))
-            .args(["bs=512", "status=none"])
+            .args(["bs=512", "status=none", "conv=sparse"])
             .arg(format!("skip={first}"))
             .arg(format!("count={}", last - first + 1)),
     );
@@ -400,7 +435,7 @@ pub fn pe_offsets(pe: &[u8]) -> (usize, usize) {
 
 /// The slot labelled `label` on `disk` (usr, usr-verity, signature: three partitions),
 /// its usr data and tree copied into `work` and checked by `veritysetup verify` against
-/// `root_hash`.
+/// `root_hash`; the copies are removed afterwards.
 pub fn verify_slot(disk: &Path, label: &str, root_hash: &str, work: &Path) {
     let parts = partitions(disk);
     let slot: Vec<_> = parts.iter().filter(|p| p.3 == label).collect();
@@ -418,6 +453,9 @@ pub fn verify_slot(disk: &Path, label: &str, root_hash: &str, work: &Path) {
             .arg(&tree)
             .arg(root_hash),
     );
+    for copy in [usr, tree] {
+        std::fs::remove_file(&copy).expect("removing a slot's copy");
+    }
 }
 
 /// `sgdisk -v`: the partition tables (both copies) are sound.
