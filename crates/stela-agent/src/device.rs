@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use stela_image::StelaDisk;
 use stela_recipe::{MaintenanceWindow, Update};
+use stela_repo::RolloutPosition;
 use stela_verity::RootHash;
 
 use crate::error::AgentError;
@@ -184,6 +185,8 @@ pub struct RunningSystem {
     pub root_hash: RootHash,
     /// How its ESP is reached.
     pub esp: EspAccess,
+    /// Its place in staged rollouts, from `/etc/machine-id`.
+    pub rollout: RolloutPosition,
 }
 
 impl RunningSystem {
@@ -208,13 +211,19 @@ impl RunningSystem {
                 )))
             }
         };
+        let machine_id = std::fs::read_to_string(MACHINE_ID)
+            .map_err(|e| AgentError::Running(format!("reading {MACHINE_ID}: {e}")))?;
         Ok(RunningSystem {
             disk,
             root_hash,
             esp,
+            rollout: RolloutPosition::from_machine_id(&machine_id),
         })
     }
 }
+
+/// The machine's identity, which places it in staged rollouts.
+const MACHINE_ID: &str = "/etc/machine-id";
 
 /// The whole disk (not a partition, loop, RAM or mapped device) whose partition table
 /// has a slot holding `root_hash`.

@@ -28,6 +28,6 @@ pub use install::{install, InstallReport};
 pub use run::{
     device_bless, device_rollback, device_run, device_status, RollbackReport, RunOutcome,
 };
-pub use source::{Offer, OfferedTarget, UpdateSource};
+pub use source::{HeldBack, Offer, OfferedTarget, RolloutSpot, Selection, UpdateSource};
 pub use status::{LastRun, StateDir, Status, VersionStatus};
 pub use transport::Timeouts;

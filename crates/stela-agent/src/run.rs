@@ -6,7 +6,7 @@ use crate::device::{read_disk, DeviceConfig, RunningSystem};
 use crate::error::AgentError;
 use crate::install::{install, InstallReport};
 use crate::loader::{BlessOutcome, BootLoader, LoaderTrial};
-use crate::source::UpdateSource;
+use crate::source::{HeldBack, RolloutSpot, UpdateSource};
 use crate::status::{StateDir, Status};
 
 /// What a run found or did.
@@ -17,6 +17,15 @@ pub enum RunOutcome {
     UpToDate {
         /// The running `<name>_<version>`.
         running: String,
+    },
+    /// A newer release exists, but the channel's staged rollout has not reached this
+    /// machine's wave yet.
+    HeldBack {
+        /// The running `<name>_<version>`.
+        running: String,
+        /// What is held back and until when.
+        #[serde(flatten)]
+        held: HeldBack,
     },
     /// The running version is not blessed yet: one risky change per reboot, so nothing
     /// is installed until it is.
@@ -94,6 +103,15 @@ impl RunOutcome {
             RunOutcome::UpToDate { running } => {
                 format!("{running} runs and is the newest release offered")
             }
+            RunOutcome::HeldBack { running, held } => format!(
+                "{running} runs; {} is held back by the staged rollout: this machine's wave {} sees it {}",
+                held.release,
+                held.wave,
+                held.from.map_or_else(
+                    || "once its arrival time on the channel is readable".to_owned(),
+                    |t| format!("from {t}")
+                )
+            ),
             RunOutcome::OnTrial { running } => format!(
                 "{running} runs on trial (not blessed yet); nothing is installed before it is"
             ),
@@ -233,7 +251,13 @@ fn run_once(
         source,
     })?;
     let source = UpdateSource::open(&config.repository, &config.root, &datastore)?;
-    let offer = source.newest_after(name, &config.channel, version, &status.failed);
+    let spot = RolloutSpot {
+        position: system.rollout,
+        pinned_wave: config.wave,
+        now: jiff::Timestamp::now(),
+    };
+    let selection = source.select(name, &config.channel, version, &status.failed, Some(&spot));
+    let offer = selection.offer;
     // The boot loader before a version: one risky change per reboot, and a new boot
     // loader is first tried with a version known to be good. It comes from the release
     // that would be installed, or the running one's.
@@ -251,8 +275,18 @@ fn run_once(
         }
     }
     let Some(offer) = offer else {
-        return Ok(RunOutcome::UpToDate { running });
+        return Ok(match selection.held_back {
+            Some(held) => RunOutcome::HeldBack { running, held },
+            None => RunOutcome::UpToDate { running },
+        });
     };
+    if let Some(held) = &selection.held_back {
+        tracing::info!(
+            "{} is held back by the staged rollout; {} is not",
+            held.release,
+            offer.label()
+        );
+    }
     if !apply {
         return Ok(RunOutcome::Offered {
             running,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use futures_util::StreamExt;
 use stela_image::boot::compare_versions;
-use stela_repo::{ChannelRules, Kind, TargetInfo};
+use stela_repo::{ChannelRules, Kind, RolloutPosition, TargetInfo};
 use stela_verity::RootHash;
 use tough::schema::Target;
 use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
@@ -15,6 +15,69 @@ use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 use crate::error::AgentError;
 use crate::runtime::block_on;
 use crate::transport::{BlockingTransport, Timeouts};
+
+/// Where this machine stands in a channel's staged rollout, at a given time.
+#[derive(Debug, Clone, Copy)]
+pub struct RolloutSpot {
+    /// Its position, from its machine-id.
+    pub position: RolloutPosition,
+    /// The wave its configuration names in place of the position's (`wave =`).
+    pub pinned_wave: Option<u8>,
+    /// The time the releases' publication times are compared with.
+    pub now: jiff::Timestamp,
+}
+
+/// What [`UpdateSource::select`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The release to install.
+    pub offer: Option<Offer>,
+    /// A newer release that this machine's rollout wave has not reached yet.
+    pub held_back: Option<HeldBack>,
+}
+
+/// A release held back from this machine by the channel's staged rollout.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldBack {
+    /// `<name>_<version>`.
+    pub release: String,
+    /// The machine's wave (0 is the first).
+    pub wave: usize,
+    /// When the wave reaches it: the release's arrival on the channel plus the wave's
+    /// delay; `None` when the arrival time in the signed metadata is not readable (the
+    /// release then waits for a corrected one).
+    pub from: Option<jiff::Timestamp>,
+}
+
+/// `Some((wave, from))` while `rules` hold `offer` back from a machine at `spot`.
+fn held_until(
+    rules: &ChannelRules,
+    offer: &Offer,
+    channel: &str,
+    spot: &RolloutSpot,
+) -> Option<(usize, Option<jiff::Timestamp>)> {
+    let wave = rules.wave_of(spot.position, spot.pinned_wave);
+    let delay = rules.delay_seconds(wave);
+    if delay == 0 {
+        return None;
+    }
+    // Releases published before arrival times were recorded have none: not held.
+    let arrived = offer
+        .targets
+        .values()
+        .find_map(|t| t.info.published.get(channel))?;
+    let Ok(arrived) = arrived.parse::<jiff::Timestamp>() else {
+        tracing::warn!(
+            "{}: its arrival on {channel} ({arrived:?}) is not a time; held back",
+            offer.label()
+        );
+        return Some((wave, None));
+    };
+    let from = arrived
+        .checked_add(jiff::SignedDuration::from_secs(delay))
+        .ok()?;
+    (spot.now < from).then_some((wave, Some(from)))
+}
 
 /// A verified view of the repository.
 #[derive(Debug)]
@@ -209,21 +272,46 @@ impl UpdateSource {
     }
 
     /// The newest release of `name` on `channel` newer than `running` (and not in
-    /// `refused`), if any, within the channel's signed version limits. (The rollout
-    /// waves of the rules are not applied yet.)
-    pub fn newest_after(
+    /// `refused`) that this machine may install now: within the channel's signed version
+    /// limits, and reached by its rollout wave at `spot` (`None`: staged rollouts do not
+    /// apply, as for an operator updating a disk image by hand). A newer release that its
+    /// wave has not reached yet is reported as held back.
+    pub fn select(
         &self,
         name: &str,
         channel: &str,
         running: &str,
         refused: &[String],
-    ) -> Option<Offer> {
+        spot: Option<&RolloutSpot>,
+    ) -> Selection {
         let rules = self.rules(channel);
-        self.offers(name, channel)
+        let mut selection = Selection::default();
+        let candidates = self
+            .offers(name, channel)
             .into_iter()
             .filter(|o| compare_versions(&o.version, running).is_gt())
             .filter(|o| rules.as_ref().is_none_or(|r| r.allows(&o.version)))
-            .rfind(|o| !refused.contains(&o.version))
+            .filter(|o| !refused.contains(&o.version));
+        for offer in candidates {
+            let held = match (&rules, spot) {
+                (Some(r), Some(spot)) => held_until(r, &offer, channel, spot),
+                _ => None,
+            };
+            match held {
+                Some((wave, from)) => {
+                    selection.held_back = Some(HeldBack {
+                        release: offer.label(),
+                        wave,
+                        from,
+                    })
+                }
+                None => {
+                    selection.offer = Some(offer);
+                    selection.held_back = None;
+                }
+            }
+        }
+        selection
     }
 
     /// Stream target `t` into `sink`, chunk by chunk; tough checks length and SHA-256 as

@@ -13,8 +13,24 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stela_agent::{Timeouts, UpdateSource};
+use stela_agent::{Offer, RolloutSpot, Selection, Timeouts, UpdateSource};
 use stela_repo::{InitOptions, RoleKeyDir, Settings};
+
+/// A machine outside any staged rollout's delay: the first wave, now.
+fn first_wave() -> RolloutSpot {
+    RolloutSpot {
+        position: stela_repo::RolloutPosition::from_machine_id("0"),
+        pinned_wave: Some(0),
+        now: jiff::Timestamp::now(),
+    }
+}
+
+/// The release `source` offers a machine in the first wave running version 1.
+fn newest_after_1(source: &UpdateSource) -> Option<Offer> {
+    source
+        .select("appliance", "stable", "1", &[], Some(&first_wave()))
+        .offer
+}
 
 /// How the server behaves.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -184,9 +200,7 @@ fn releases_come_over_http_and_hostile_servers_fail_within_bounds() {
         .map(|o| o.version)
         .collect();
     assert_eq!(versions, ["1", "2"]);
-    let offer = source
-        .newest_after("appliance", "stable", "1", &[])
-        .unwrap();
+    let offer = newest_after_1(&source).unwrap();
     let uki = offer.target(stela_repo::Kind::Uki).unwrap();
     let mut got = Vec::new();
     source
@@ -266,9 +280,7 @@ fn metadata_signed_by_keys_the_device_does_not_trust_is_refused() {
     // own root takes its release.
     let fooled =
         UpdateSource::open(&url, &evil.join("metadata/1.root.json"), &dir.join("s1")).unwrap();
-    assert!(fooled
-        .newest_after("appliance", "stable", "1", &[])
-        .is_some());
+    assert!(newest_after_1(&fooled).is_some());
 
     // The device trusts its own root: the impostor's metadata does not verify.
     let e = UpdateSource::open(&url, &repo.join("metadata/1.root.json"), &dir.join("s2"))
@@ -291,9 +303,7 @@ fn a_channel_s_signed_version_limits_hold_back_releases() {
     let root = repo.join("metadata/1.root.json");
     let url = serve(repo.clone(), Mode::Honest, Duration::from_secs(60));
     let newest = |store: &str| {
-        UpdateSource::open(&url, &root, &dir.join(store))
-            .unwrap()
-            .newest_after("appliance", "stable", "1", &[])
+        newest_after_1(&UpdateSource::open(&url, &root, &dir.join(store)).unwrap())
             .map(|o| o.version)
     };
     // Without rules the newest is offered.
@@ -319,4 +329,72 @@ fn a_channel_s_signed_version_limits_hold_back_releases() {
     // Rules cleared: 3 again.
     stela_repo::set_rules(&repo, &keys, "stable", None, now).unwrap();
     assert_eq!(newest("s4").as_deref(), Some("3"));
+}
+
+#[test]
+fn a_staged_rollout_reaches_each_wave_at_its_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (repo, keys, now) = new_repo(dir);
+    for (v, seed) in [("1", 1), ("2", 2)] {
+        stela_repo::publish(&repo, &keys, &fake_build(dir, v, seed), "stable", now).unwrap();
+    }
+    let root = repo.join("metadata/1.root.json");
+    let waves = stela_repo::ChannelRules {
+        channel: "stable".into(),
+        min_version: None,
+        max_version: None,
+        waves: vec!["10%:0h".parse().unwrap(), "100%:24h".parse().unwrap()],
+    };
+    stela_repo::set_rules(&repo, &keys, "stable", Some(waves.clone()), now).unwrap();
+    let url = serve(repo.clone(), Mode::Honest, Duration::from_secs(60));
+    let source = UpdateSource::open(&url, &root, &dir.join("store")).unwrap();
+    let hours = |h: i64| {
+        now.checked_add(jiff::SignedDuration::from_hours(h))
+            .unwrap()
+    };
+    let select = |position, pinned_wave, at| -> Selection {
+        let spot = RolloutSpot {
+            position,
+            pinned_wave,
+            now: at,
+        };
+        source.select("appliance", "stable", "1", &[], Some(&spot))
+    };
+    // Two machines by their machine-ids: one in the first tenth, one not.
+    let ids: Vec<_> = (0..200)
+        .map(|i| stela_repo::RolloutPosition::from_machine_id(&format!("{i:032x}")))
+        .collect();
+    let early = *ids.iter().find(|p| waves.wave_of(**p, None) == 0).unwrap();
+    let late = *ids.iter().find(|p| waves.wave_of(**p, None) == 1).unwrap();
+
+    // The first wave sees release 2 at once.
+    let s = select(early, None, hours(1));
+    assert_eq!(s.offer.map(|o| o.version).as_deref(), Some("2"));
+    assert_eq!(s.held_back, None);
+    // The second wave not before 24 hours after it reached the channel, and is told when.
+    let s = select(late, None, hours(1));
+    assert!(s.offer.is_none());
+    let held = s.held_back.unwrap();
+    assert_eq!(
+        (held.release.as_str(), held.wave, held.from),
+        ("appliance_2", 1, Some(hours(24)))
+    );
+    let s = select(late, None, hours(25));
+    assert_eq!(s.offer.map(|o| o.version).as_deref(), Some("2"));
+    // A machine configured into a wave (`wave =`) follows it whatever its machine-id.
+    assert!(select(early, Some(1), hours(1)).offer.is_none());
+    assert!(select(late, Some(0), hours(1)).offer.is_some());
+    // Without the rules (the protection off), every machine sees 2 at once.
+    stela_repo::set_rules(&repo, &keys, "stable", None, now).unwrap();
+    let fresh = UpdateSource::open(&url, &root, &dir.join("store2")).unwrap();
+    let spot = RolloutSpot {
+        position: late,
+        pinned_wave: None,
+        now: hours(1),
+    };
+    assert!(fresh
+        .select("appliance", "stable", "1", &[], Some(&spot))
+        .offer
+        .is_some());
 }

@@ -20,7 +20,7 @@
 //! Before that, the same broken boot loader as the only copy (the removable-media path,
 //! a fresh variable store) leaves a machine that does not boot: what A/B prevents.
 //!
-//! Files of the last run stay in `target/tmp/e2e/boot-loader/`.
+//! Files of a failed run stay in `target/tmp/e2e/boot-loader/`.
 
 // A test stops at the first surprise; its panics name what was expected.
 #![allow(clippy::unwrap_used)]

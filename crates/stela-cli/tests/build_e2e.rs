@@ -12,7 +12,7 @@
 //! flipped must stop on a dm-verity error.
 //!
 //! The build uses the shared cache (`STELA_CACHE`, default /var/cache/stela/build), so
-//! packages are downloaded once per machine. Files of the last run stay in
+//! packages are downloaded once per machine. Files of a failed run stay in
 //! `target/tmp/e2e/build/`.
 
 mod common;

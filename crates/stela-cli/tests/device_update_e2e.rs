@@ -14,7 +14,11 @@
 //! sgdisk and veritysetup read the disk: slot A holds v3, slot B v2, each verifying
 //! against its root hash.
 //!
-//! Files of the last run stay in `target/tmp/e2e/device-update/`.
+//! On v1, before that: channel `stable` has a staged rollout whose second wave sees v2
+//! only 1000 hours after it was published; the machine, configured into that wave, is
+//! told v2 is held back, and in the first wave it is offered v2.
+//!
+//! Files of a failed run stay in `target/tmp/e2e/device-update/`.
 
 // A test stops at the first surprise; its panics name what was expected.
 #![allow(clippy::unwrap_used)]
@@ -52,6 +56,13 @@ case "$IMAGE_VERSION" in
     # The honest repository's newest metadata first (kept in the agent's datastore),
     # then hostile repositories on the test's other forwards: each must be refused,
     # with the disk as it was.
+    # The channel's staged rollout: wave 0 sees v2 at once, wave 1 not for 1000
+    # hours. This machine, configured into wave 1, is told v2 is held back; in wave 0
+    # (the hold off), the same v2 is offered, and wave 0 it stays.
+    mkdir -p /etc/stela
+    printf 'wave = 1\n' > /etc/stela/update.toml
+    say v1.check_wave1 "$(stela update check --json 2>&1 | tr -d '\n')"
+    printf 'wave = 0\n' > /etc/stela/update.toml
     say v1.check "$(stela update check --json 2>&1 | tr -d '\n')"
     for p in 8081:tampered 8082:endless 8083:replayed 8084:expired 8085:untrusted; do
         name=${p#*:}
@@ -188,6 +199,24 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
         publish(out, &repo, &tuf_keys, channel);
     }
 
+    // Stable's staged rollout, signed before the hostile copies are made (a copy without
+    // it would be older metadata, refused as such and not for what the copy shows).
+    run_ok(
+        stela()
+            .args(["repo", "rules"])
+            .arg(&repo)
+            .arg("--keys")
+            .arg(&tuf_keys)
+            .args([
+                "--channel",
+                "stable",
+                "--wave",
+                "1%:0h",
+                "--wave",
+                "100%:1000h",
+            ]),
+    );
+
     // Hostile copies of the repository. `tampered`: v2's usr target with one byte
     // changed. `expired`: snapshot and timestamp re-signed with a timestamp valid for a
     // second (a freeze attack serves metadata that stopped being fresh).
@@ -288,6 +317,16 @@ fn a_running_machine_updates_itself_over_http_reboots_into_v2_and_blesses_it() {
     assert_eq!(s1["state"], "running", "{s1}");
     assert_eq!(s1["running"], "stela-e2e_1", "{s1}");
     assert_eq!(s1["root_hash"], hash1.as_str(), "{s1}");
+    // The staged rollout: held back from wave 1 until 1000 h after v2 reached the
+    // channel, offered to wave 0.
+    let held = json(&r, "v1.check_wave1");
+    assert_eq!(held["outcome"], "held-back", "{held}");
+    assert_eq!(held["release"], "stela-e2e_2", "{held}");
+    assert_eq!(held["wave"], 1, "{held}");
+    assert!(held["from"].is_string(), "{held}");
+    let offered = json(&r, "v1.check");
+    assert_eq!(offered["outcome"], "offered", "{offered}");
+    assert_eq!(offered["offered"], "stela-e2e_2", "{offered}");
     // Each hostile repository refused, with a message that says why, and the disk as it
     // was: v1 alone, slot B empty (the tampered download was written, then rejected).
     for (name, why) in [

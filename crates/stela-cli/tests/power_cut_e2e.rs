@@ -19,7 +19,7 @@
 //! finish: v2 boots from slot B, through the new boot loader as the default, and
 //! veritysetup verifies both slots against their root hashes.
 //!
-//! Files of the last run stay in `target/tmp/e2e/power-cut/`.
+//! Files of a failed run stay in `target/tmp/e2e/power-cut/`.
 
 // A test stops at the first surprise; its panics name what was expected.
 #![allow(clippy::unwrap_used)]

@@ -10,7 +10,7 @@
 //! killed at six points of its run never leaves a boot entry for a slot that is not
 //! whole.
 //!
-//! Files of the last run stay in `target/tmp/e2e/update/`.
+//! Files of a failed run stay in `target/tmp/e2e/update/`.
 
 // A test stops at the first surprise; its panics name what was expected.
 #![allow(clippy::unwrap_used)]

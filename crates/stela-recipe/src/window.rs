@@ -138,6 +138,50 @@ impl MaintenanceWindow {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The window's openings as a systemd calendar event (`OnCalendar=`, see
+    /// systemd.time(7)), in UTC: `Sat,Sun *-*-* 01:00:00 UTC`.
+    pub fn on_calendar(&self) -> String {
+        let days: Vec<&str> = (0..7)
+            .filter(|d| self.days & (1 << d) != 0)
+            .map(|d| DAYS[d])
+            .collect();
+        let days = if days.len() == 7 {
+            String::new()
+        } else {
+            format!("{} ", days.join(","))
+        };
+        format!(
+            "{days}*-*-* {:02}:{:02}:00 UTC",
+            self.start / 60,
+            self.start % 60
+        )
+    }
+
+    /// Its length in minutes.
+    pub fn minutes(&self) -> u16 {
+        self.length
+    }
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::*;
+
+    #[test]
+    fn openings_as_systemd_calendar_events() {
+        let w = |s: &str| MaintenanceWindow::parse(s).unwrap();
+        assert_eq!(w("02:00-04:00").on_calendar(), "*-*-* 02:00:00 UTC");
+        assert_eq!(
+            w("Sat,Sun 01:05-06:00").on_calendar(),
+            "Sat,Sun *-*-* 01:05:00 UTC"
+        );
+        assert_eq!(
+            w("Mon..Fri 22:00-02:00").on_calendar(),
+            "Mon,Tue,Wed,Thu,Fri *-*-* 22:00:00 UTC"
+        );
+        assert_eq!(w("Mon..Fri 22:00-02:00").minutes(), 240);
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context;
-use stela_recipe::{Recipe, Update};
+use stela_recipe::{MaintenanceWindow, Recipe, Update};
 
 use crate::run;
 
@@ -119,6 +119,19 @@ RandomizedDelaySec=30min
 WantedBy=timers.target
 ";
 
+/// The drop-in that adds the maintenance window's openings to the update timer, so that
+/// a machine applies and reboots while the window is open and not only when its
+/// six-hourly run happens to fall into it. The random delay stays within the first half
+/// of the window.
+pub fn window_timer_dropin(window: &MaintenanceWindow) -> String {
+    let delay = (u32::from(window.minutes()) / 2).clamp(1, 30);
+    format!(
+        "# stela: the maintenance window {} (the recipe's update.window)\n[Timer]\nOnCalendar={}\nRandomizedDelaySec={delay}min\n",
+        window.as_str(),
+        window.on_calendar()
+    )
+}
+
 /// /usr/lib/stela/update.toml, which the agent reads (`stela_agent::DeviceConfig`).
 pub fn config_text(update: &Update) -> String {
     // TOML basic strings; the recipe's checks leave no quote, backslash or control
@@ -211,6 +224,14 @@ pub fn install(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
         UPDATE_TIMER,
         0o644,
     )?;
+    if let Some(w) = &update.window {
+        write(
+            tree,
+            &format!("{UNIT_DIR}/stela-update.timer.d/50-stela-window.conf"),
+            &window_timer_dropin(w),
+            0o644,
+        )?;
+    }
     write(
         tree,
         &format!("{UNIT_DIR}/stela-bless-loader.service"),
@@ -228,4 +249,40 @@ pub fn install(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
         "enabling stela-update.timer and stela-bless-loader.service",
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// systemd's own parser reads the drop-in's calendar event and finds the window's
+    /// openings.
+    #[test]
+    fn the_window_timer_fires_when_the_window_opens() {
+        let w = MaintenanceWindow::parse("Sat,Sun 01:05-01:35").expect("window");
+        let dropin = window_timer_dropin(&w);
+        assert!(dropin.contains("RandomizedDelaySec=15min"), "{dropin}");
+        let event = dropin
+            .lines()
+            .find_map(|l| l.strip_prefix("OnCalendar="))
+            .expect("OnCalendar=");
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["calendar", "--iterations=4", event])
+            .output()
+            .expect("systemd-analyze (package systemd) runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let times: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once(": ").map(|(_, v)| v))
+            .filter(|v| v.ends_with(" UTC") && !v.contains('*'))
+            .collect();
+        assert_eq!(times.len(), 4, "{text}");
+        for t in times {
+            assert!(
+                (t.starts_with("Sat ") || t.starts_with("Sun ")) && t.ends_with(" 01:05:00 UTC"),
+                "{t}"
+            );
+        }
+    }
 }

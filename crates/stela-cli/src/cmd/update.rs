@@ -295,7 +295,9 @@ fn offline(args: UpdateArgs, disk: &std::path::Path, apply: bool) -> anyhow::Res
         }
     };
     let source = UpdateSource::open(repo, root, &datastore)?;
-    let offer = source.newest_after(name, channel, version, &[]);
+    // An operator's update of a disk: the channel's version limits hold, its staged
+    // rollout (a schedule for machines updating themselves) does not.
+    let offer = source.select(name, channel, version, &[], None).offer;
     let Some(offer) = offer else {
         if args.json {
             print_json(&serde_json::json!({"running": version, "update": null}))?;
