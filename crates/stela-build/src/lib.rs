@@ -193,6 +193,17 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         steps::disk::build(recipe, &esp, &usr, &verity, &stage.path().join(&image_name))
             .map(|d| (d, false))
     })?;
+    timer.step("sbom", || {
+        steps::sbom::write(
+            recipe,
+            &tree,
+            &shipped,
+            &rootfs.sources,
+            &verity.root_hash.to_string(),
+            stage.path(),
+        )
+        .map(|s| (s, false))
+    })?;
     let manifest = timer.step("manifest", || {
         let inputs = manifest::Inputs {
             packages: &shipped,

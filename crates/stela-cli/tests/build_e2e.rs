@@ -15,6 +15,9 @@
 //! packages are downloaded once per machine. Files of a failed run stay in
 //! `target/tmp/e2e/build/`.
 
+// A test stops at the first surprise; its panics name what was expected.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -35,6 +38,112 @@ fn cache_dir() -> PathBuf {
     std::env::var_os("STELA_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/cache/stela/build"))
+}
+
+/// The SBOM: valid CycloneDX by the CycloneDX project's own Python library, one
+/// component per shipped package (the manifest's list) with its version, and each .deb
+/// checksum equal to `sha256sum` of the .deb in the package cache.
+fn check_sbom(out: &Path, manifest: &serde_json::Value) {
+    let sbom_path = out.join("sbom.cdx.json");
+    assert!(
+        manifest["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["file"] == "sbom.cdx.json"),
+        "the SBOM is not among the manifest's artifacts: {}",
+        manifest["artifacts"]
+    );
+    let venv = std::env::var("STELA_CYCLONEDX_VENV")
+        .unwrap_or_else(|_| "/var/cache/stela/cyclonedx-venv".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../stela-sbom/tests/data/cyclonedx-validate.py");
+    run_ok(
+        std::process::Command::new(Path::new(&venv).join("bin/python"))
+            .arg(script)
+            .arg(&sbom_path),
+    );
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sbom_path).unwrap()).unwrap();
+    let debs: Vec<&serde_json::Value> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["purl"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pkg:deb/debian/"))
+        })
+        .collect();
+    let listed: std::collections::BTreeMap<String, String> = debs
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let shipped: std::collections::BTreeMap<String, String> = manifest["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, shipped, "the SBOM's packages are not the image's");
+    // The archive's checksums against the .debs themselves.
+    let pool = cache_dir().join("debs");
+    let mut compared = 0;
+    for c in &debs {
+        let hash = c["hashes"][0]["content"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no checksum for {}", c["name"]));
+        let arch = c["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "stela:deb:architecture")
+            .and_then(|p| p["value"].as_str())
+            .unwrap();
+        let file = pool.join(format!(
+            "{}_{}_{arch}.deb",
+            c["name"].as_str().unwrap(),
+            c["version"].as_str().unwrap().replace(':', "%3a")
+        ));
+        if !file.exists() {
+            continue;
+        }
+        let sum = run_ok(std::process::Command::new("sha256sum").arg(&file));
+        let sum = String::from_utf8_lossy(&sum.stdout);
+        assert_eq!(
+            sum.split_whitespace().next(),
+            Some(hash),
+            "{}: the SBOM's checksum is not the .deb's",
+            file.display()
+        );
+        compared += 1;
+    }
+    assert!(
+        compared * 10 >= debs.len() * 9,
+        "only {compared} of {} packages found in {} to compare",
+        debs.len(),
+        pool.display()
+    );
+    let licensed = debs.iter().filter(|c| c["licenses"].is_array()).count();
+    assert!(
+        licensed * 2 >= debs.len(),
+        "only {licensed} of {} packages have licences",
+        debs.len()
+    );
+    eprintln!(
+        "SBOM: {} packages, {compared} checksums compared with sha256sum, {licensed} with licences",
+        debs.len()
+    );
 }
 
 /// `dpkg --compare-versions a op b`, Debian's own ordering.
@@ -284,6 +393,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     }
 
     check_package_origins(&manifest);
+    check_sbom(&out, &manifest);
     let names: Vec<&str> = manifest["packages"]
         .as_array()
         .expect("packages")

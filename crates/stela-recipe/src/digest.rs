@@ -62,7 +62,7 @@ impl RootfsInputs {
     /// The cache key of the root file system step. The domain's version changes when
     /// the step makes a different tree from the same inputs.
     pub fn digest(&self) -> Digest {
-        digest_of("rootfs-v3", self)
+        digest_of("rootfs-v4", self)
     }
 
     /// The packages as mmdebstrap's `--include` list, sorted.

@@ -630,10 +630,11 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
     let a = Recipe::default_recipe();
     // Pinned: the root file system's cache key as the build uses it (stela-build's
     // rootfs step keys its cache by exactly this digest). A change here invalidates
-    // every build cache; change it on purpose only.
+    // every build cache; change it on purpose only (v4: the cached sources carry the
+    // archive's .deb checksums, for the SBOM).
     assert_eq!(
         a.rootfs_inputs().digest().to_string(),
-        "9301f3a6c1965b7781743512d3a5e51265e20e46b8151a542cb26c965f474dc8"
+        "80eb77995694c17cbd0de9758d5a26a3fa28501e96a94e321fd90c341b088b20"
     );
     assert!(a
         .rootfs_inputs()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use stela_build::manifest::{self, Manifest};
-use stela_build::steps::{esp, usr, verity};
+use stela_build::steps::{esp, sbom, usr, verity};
 
 use crate::error::RepoError;
 use crate::frames::FrameTable;
@@ -31,11 +31,15 @@ pub enum Kind {
     /// The signed boot loader (systemd-boot), for the boot loader's A/B copies on the
     /// ESP. Releases published before it existed have none.
     BootLoader,
+    /// The software bill of materials (CycloneDX JSON), for the fleet's operators and
+    /// their scanners; devices do not fetch it. Releases published before it existed
+    /// have none.
+    Sbom,
 }
 
 impl Kind {
     /// Every kind, in the order a device installs them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Usr,
         Kind::UsrVerity,
         Kind::UsrVeritySig,
@@ -43,6 +47,7 @@ impl Kind {
         Kind::Uki,
         Kind::Manifest,
         Kind::BootLoader,
+        Kind::Sbom,
     ];
 
     /// The target name of this kind for release `label` (`<name>_<version>`).
@@ -59,6 +64,7 @@ impl Kind {
             Kind::Uki => format!("{label}.efi"),
             Kind::Manifest => format!("{label}.{}", manifest::FILE),
             Kind::BootLoader => format!("{label}.{}", esp::LOADER_FILE),
+            Kind::Sbom => format!("{label}.{}", sbom::FILE),
         }
     }
 }
@@ -165,6 +171,13 @@ impl Release {
                         continue;
                     }
                     esp::LOADER_FILE.to_owned()
+                }
+                Kind::Sbom => {
+                    // Optional: outputs of builds before the SBOM was one.
+                    if !manifest.artifacts.iter().any(|a| a.file == sbom::FILE) {
+                        continue;
+                    }
+                    sbom::FILE.to_owned()
                 }
                 Kind::Manifest => {
                     files.push(ReleaseFile {

@@ -120,6 +120,7 @@ mod tests {
                 list: "x_InRelease".into(),
             }],
             offered: Default::default(),
+            debs: Default::default(),
         }
     }
 

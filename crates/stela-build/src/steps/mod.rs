@@ -15,6 +15,7 @@ pub mod layer;
 pub mod overlay;
 pub mod publish;
 pub mod rootfs;
+pub mod sbom;
 pub mod secrets;
 pub mod sources;
 pub mod uki;

@@ -34,6 +34,52 @@ pub struct Sources {
     /// For every package name of interest: suite codename (`trixie-security`) -> the
     /// version offered there.
     pub offered: BTreeMap<String, BTreeMap<String, String>>,
+    /// For every installed package name: the archive's files of its installed version,
+    /// with the SHA-256 the signed index gives (the SBOM's checksums).
+    #[serde(default)]
+    pub debs: BTreeMap<String, Vec<ArchiveDeb>>,
+}
+
+/// A .deb as the archive's signed `Packages` index describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveDeb {
+    /// `Version:`.
+    pub version: String,
+    /// `Architecture:` (`amd64`, `all`).
+    pub architecture: String,
+    /// The suite codename whose index lists it.
+    pub suite: String,
+    /// `Filename:`, the path in the archive (`pool/main/...`).
+    pub filename: String,
+    /// `SHA256:` of the .deb.
+    pub sha256: String,
+}
+
+/// One stanza of a `Packages` index: the fields read.
+#[derive(Default)]
+struct Stanza {
+    package: String,
+    version: String,
+    architecture: String,
+    filename: String,
+    sha256: String,
+}
+
+impl Stanza {
+    fn set(&mut self, line: &str) {
+        let Some((field, value)) = line.split_once(':') else {
+            return;
+        };
+        let value = value.trim().to_owned();
+        match field {
+            "Package" => self.package = value,
+            "Version" => self.version = value,
+            "Architecture" => self.architecture = value,
+            "Filename" => self.filename = value,
+            "SHA256" => self.sha256 = value,
+            _ => {}
+        }
+    }
 }
 
 /// The file beside a cached tree that holds its [`Sources`].
@@ -90,6 +136,10 @@ pub fn read_lists(lists: &Path, installed: &[(String, String)]) -> anyhow::Resul
     }
     let wanted: std::collections::HashSet<&str> =
         installed.iter().map(|(n, _)| n.as_str()).collect();
+    let exact: std::collections::HashSet<(&str, &str)> = installed
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     for name in names.iter().filter(|n| n.ends_with("_Packages")) {
         let Some((_, suite)) = prefixes.iter().find(|(p, _)| name.starts_with(p.as_str())) else {
             continue;
@@ -97,17 +147,48 @@ pub fn read_lists(lists: &Path, installed: &[(String, String)]) -> anyhow::Resul
         let path = lists.join(name);
         let f =
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let mut package: Option<String> = None;
-        for line in BufReader::new(f).lines() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            if let Some(p) = line.strip_prefix("Package: ") {
-                package = wanted.contains(p.trim()).then(|| p.trim().to_owned());
-            } else if let (Some(v), Some(p)) = (line.strip_prefix("Version: "), &package) {
-                let versions = out.offered.entry(p.clone()).or_default();
-                let v = v.trim().to_owned();
+        let mut stanza = Stanza::default();
+        let mut lines = BufReader::new(f).lines();
+        loop {
+            let line = lines
+                .next()
+                .transpose()
+                .with_context(|| format!("reading {}", path.display()))?;
+            match line.as_deref() {
+                Some(l) if !l.is_empty() => {
+                    // Continuation lines (a description's) start with a space.
+                    if !l.starts_with(' ') {
+                        stanza.set(l);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let s = std::mem::take(&mut stanza);
+            if wanted.contains(s.package.as_str()) && !s.version.is_empty() {
                 // Several versions in one suite: keep the first listed (apt lists the
                 // newest first in Debian's archive); an image takes one of them anyway.
-                versions.entry(suite.clone()).or_insert(v);
+                out.offered
+                    .entry(s.package.clone())
+                    .or_default()
+                    .entry(suite.clone())
+                    .or_insert(s.version.clone());
+                if exact.contains(&(s.package.as_str(), s.version.as_str())) {
+                    let debs = out.debs.entry(s.package.clone()).or_default();
+                    let deb = ArchiveDeb {
+                        version: s.version,
+                        architecture: s.architecture,
+                        suite: suite.clone(),
+                        filename: s.filename,
+                        sha256: s.sha256,
+                    };
+                    if !debs.iter().any(|d| d.sha256 == deb.sha256) {
+                        debs.push(deb);
+                    }
+                }
+            }
+            if line.is_none() {
+                break;
             }
         }
     }
@@ -140,12 +221,12 @@ mod tests {
         .expect("w");
         std::fs::write(
             d.join("m_debian_dists_trixie_main_binary-amd64_Packages"),
-            "Package: openssl\nVersion: 3.5.1-1\n\nPackage: zsh\nVersion: 5.9-8\n",
+            "Package: openssl\nVersion: 3.5.1-1\nArchitecture: amd64\nDescription: x\n y\n\nPackage: zsh\nVersion: 5.9-8\n",
         )
         .expect("w");
         std::fs::write(
             d.join("m_debian-security_dists_trixie-security_main_binary-amd64_Packages"),
-            "Package: openssl\nVersion: 3.5.1-1+deb13u1\n",
+            "Package: openssl\nVersion: 3.5.1-1+deb13u1\nArchitecture: amd64\nFilename: pool/updates/main/o/openssl/openssl_3.5.1-1+deb13u1_amd64.deb\nSHA256: 00ff\n",
         )
         .expect("w");
         let s = read_lists(d, &[("openssl".into(), "3.5.1-1+deb13u1".into())]).expect("read");
@@ -157,5 +238,15 @@ mod tests {
         assert_eq!(s.offered["openssl"]["trixie"], "3.5.1-1");
         assert_eq!(s.offered["openssl"]["trixie-security"], "3.5.1-1+deb13u1");
         assert!(!s.offered.contains_key("zsh"));
+        assert_eq!(
+            s.debs["openssl"],
+            [ArchiveDeb {
+                version: "3.5.1-1+deb13u1".into(),
+                architecture: "amd64".into(),
+                suite: "trixie-security".into(),
+                filename: "pool/updates/main/o/openssl/openssl_3.5.1-1+deb13u1_amd64.deb".into(),
+                sha256: "00ff".into(),
+            }]
+        );
     }
 }

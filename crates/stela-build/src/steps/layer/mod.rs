@@ -113,7 +113,7 @@ pub fn apt_dir(root: &Path, key: &str) -> PathBuf {
 #[derive(Debug)]
 pub enum Outcome {
     /// The layered tree, staged at the path given, with its sources and record.
-    Layered(Staged),
+    Layered(Box<Staged>),
     /// No cached tree can be a base, or none is current.
     NoBase,
     /// A base was tried and a check refused the result: build in full.
@@ -559,13 +559,13 @@ impl<'a> Layer<'a> {
                 .join(", "),
             self.base.key
         );
-        Ok(Outcome::Layered(Staged {
+        Ok(Outcome::Layered(Box::new(Staged {
             tree: partial,
             apt: apt_state,
             sources: found,
             made,
             work: self.work.clone(),
-        }))
+        })))
     }
 
     /// What mmdebstrap asks apt for after the essential packages, for `includes`.
