@@ -66,6 +66,8 @@ enum Command {
     /// Update a stela disk from a repository: check for, or install, the newest release.
     #[command(subcommand)]
     Update(cmd::update::UpdateCommand),
+    /// Check an image's packages (its SBOM) against the Debian security tracker's data.
+    Audit(cmd::audit::AuditArgs),
 }
 
 /// What a command found, for the exit code: 0 yes, 1 "checked, the answer is no".
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Repo(c) => cmd::repo::run(c),
         Command::Publish(args) => cmd::repo::publish(args),
         Command::Update(c) => cmd::update::run(c),
+        Command::Audit(args) => cmd::audit::run(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+pub mod audit;
 pub mod build;
 pub mod inspect;
 pub mod keys;
