@@ -212,6 +212,17 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         };
         manifest::write(recipe, stage.path(), &image, &verity, &inputs).map(|m| (m, false))
     })?;
+    timer.step("provenance", || {
+        steps::provenance::write(
+            recipe,
+            &manifest,
+            &inputs,
+            &rootfs.sources,
+            &keys.db,
+            stage.path(),
+        )
+        .map(|p| (p, false))
+    })?;
     steps::uptodate::record(stage.path(), &inputs, &manifest)?;
     let steps_timings = std::mem::take(&mut timer.timings);
 

@@ -94,7 +94,7 @@ pub struct Manifest {
 /// SHA-256 of a file. OpenSSL's implementation, which uses the CPU's SHA extensions: the
 /// disk image is gigabytes (mostly the zeros of the space left for the root partition),
 /// and this is several times faster than the portable one.
-fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
+pub fn sha256_file(path: &Path) -> anyhow::Result<(u64, String)> {
     let mut h = openssl::sha::Sha256::new();
     let n = crate::steps::content::for_each_chunk_sparse(path, |chunk| h.update(chunk))?;
     Ok((n, hex::encode(h.finish())))

@@ -68,6 +68,8 @@ enum Command {
     Update(cmd::update::UpdateCommand),
     /// Check an image's packages (its SBOM) against the Debian security tracker's data.
     Audit(cmd::audit::AuditArgs),
+    /// Check a build's output files against its signed provenance.
+    VerifyRelease(cmd::verify_release::VerifyReleaseArgs),
 }
 
 /// What a command found, for the exit code: 0 yes, 1 "checked, the answer is no".
@@ -94,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Publish(args) => cmd::repo::publish(args),
         Command::Update(c) => cmd::update::run(c),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::VerifyRelease(args) => cmd::verify_release::run(args),
     }
 }
 

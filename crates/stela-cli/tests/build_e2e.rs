@@ -146,6 +146,36 @@ fn check_sbom(out: &Path, manifest: &serde_json::Value) {
     );
 }
 
+/// `stela verify-release`: the build's files are as its signed provenance says; one
+/// changed file is named and fails the check (the file is put back afterwards).
+fn check_provenance(out: &Path, keys: &Path) {
+    let verify = || {
+        run(stela()
+            .arg("verify-release")
+            .arg(out)
+            .arg("--cert")
+            .arg(keys.join("db.crt")))
+    };
+    let r = verify();
+    let text = String::from_utf8_lossy(&r.stdout).into_owned();
+    assert!(
+        r.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(text.contains("files as built"), "{text}");
+    let sbom = out.join("sbom.cdx.json");
+    let original = std::fs::read(&sbom).unwrap();
+    let mut changed = original.clone();
+    changed.push(b' ');
+    std::fs::write(&sbom, &changed).unwrap();
+    let r = verify();
+    let text = String::from_utf8_lossy(&r.stdout).into_owned();
+    std::fs::write(&sbom, &original).unwrap();
+    assert_eq!(r.status.code(), Some(1), "{text}");
+    assert!(text.contains("CHANGED  sbom.cdx.json"), "{text}");
+}
+
 /// `dpkg --compare-versions a op b`, Debian's own ordering.
 fn dpkg_version(a: &str, op: &str, b: &str) -> bool {
     run(std::process::Command::new("dpkg").args(["--compare-versions", a, op, b]))
@@ -394,6 +424,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
 
     check_package_origins(&manifest);
     check_sbom(&out, &manifest);
+    check_provenance(&out, &keys);
     let names: Vec<&str> = manifest["packages"]
         .as_array()
         .expect("packages")

@@ -143,6 +143,21 @@ impl Certificate {
         }
     }
 
+    /// Whether `signature` is this certificate's key's RSA PKCS#1 v1.5 signature with
+    /// SHA-256 over `data` (what [`crate::Signer::sign_sha256`] makes).
+    pub fn verifies_sha256(&self, data: &[u8], signature: &[u8]) -> Result<bool, KeyError> {
+        let key = self
+            .x509
+            .public_key()
+            .map_err(KeyError::crypto("reading a certificate's public key"))?;
+        let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key)
+            .map_err(KeyError::crypto("starting a signature check"))?;
+        v.update(data)
+            .map_err(KeyError::crypto("hashing signed data"))?;
+        // A malformed signature is a signature that does not verify.
+        Ok(v.verify(signature).unwrap_or(false))
+    }
+
     pub(crate) fn openssl(&self) -> &X509 {
         &self.x509
     }

@@ -35,11 +35,14 @@ pub enum Kind {
     /// their scanners; devices do not fetch it. Releases published before it existed
     /// have none.
     Sbom,
+    /// The build's signed provenance (a DSSE envelope, `stela verify-release`); devices do
+    /// not fetch it. Releases published before it existed have none.
+    Provenance,
 }
 
 impl Kind {
     /// Every kind, in the order a device installs them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Usr,
         Kind::UsrVerity,
         Kind::UsrVeritySig,
@@ -48,6 +51,7 @@ impl Kind {
         Kind::Manifest,
         Kind::BootLoader,
         Kind::Sbom,
+        Kind::Provenance,
     ];
 
     /// The target name of this kind for release `label` (`<name>_<version>`).
@@ -65,6 +69,7 @@ impl Kind {
             Kind::Manifest => format!("{label}.{}", manifest::FILE),
             Kind::BootLoader => format!("{label}.{}", esp::LOADER_FILE),
             Kind::Sbom => format!("{label}.{}", sbom::FILE),
+            Kind::Provenance => format!("{label}.{}", stela_provenance::FILE),
         }
     }
 }
@@ -178,6 +183,16 @@ impl Release {
                         continue;
                     }
                     sbom::FILE.to_owned()
+                }
+                Kind::Provenance => {
+                    // Written after the manifest, so not among its artifacts; optional.
+                    let path = out.join(stela_provenance::FILE);
+                    if !path.exists() {
+                        continue;
+                    }
+                    let (_, sha256) = sha256_file(&path)?;
+                    files.push(ReleaseFile { kind, path, sha256 });
+                    continue;
                 }
                 Kind::Manifest => {
                     files.push(ReleaseFile {

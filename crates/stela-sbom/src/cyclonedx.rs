@@ -85,12 +85,22 @@ fn invalid(what: impl Into<String>, reason: impl ToString) -> SbomError {
 
 /// `pkg:deb/debian/NAME@VERSION?arch=ARCH[&distro=D]`.
 pub(crate) fn deb_purl(p: &InstalledPackage, distro: Option<&str>) -> Result<String, SbomError> {
-    let what = || format!("package {}", p.name);
-    let mut purl =
-        packageurl::PackageUrl::new("deb", p.name.as_str()).map_err(|e| invalid(what(), e))?;
+    deb_package_url(&p.name, &p.version, &p.architecture, distro)
+}
+
+/// The package URL of a Debian package: `pkg:deb/debian/NAME@VERSION?arch=ARCH`, with
+/// `&distro=D` when given (the version percent-encoded as the purl specification asks).
+pub fn deb_package_url(
+    name: &str,
+    version: &str,
+    arch: &str,
+    distro: Option<&str>,
+) -> Result<String, SbomError> {
+    let what = || format!("package {name}");
+    let mut purl = packageurl::PackageUrl::new("deb", name).map_err(|e| invalid(what(), e))?;
     purl.with_namespace("debian")
-        .and_then(|u| u.with_version(p.version.as_str()))
-        .and_then(|u| u.add_qualifier("arch", p.architecture.as_str()))
+        .and_then(|u| u.with_version(version))
+        .and_then(|u| u.add_qualifier("arch", arch))
         .map_err(|e| invalid(what(), e))?;
     if let Some(d) = distro {
         purl.add_qualifier("distro", d)

@@ -17,7 +17,7 @@ mod license_ids;
 mod tree;
 
 pub use cargo_lock::{crates_of, Crate};
-pub use cyclonedx::{DebEntry, ImageSbom, StelaEntry};
+pub use cyclonedx::{deb_package_url, DebEntry, ImageSbom, StelaEntry};
 pub use dpkg::InstalledPackage;
 pub use tree::{packages_in_tree, ArchiveFile};
 

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod kmods;
 pub mod layer;
 pub mod overlay;
+pub mod provenance;
 pub mod publish;
 pub mod rootfs;
 pub mod sbom;

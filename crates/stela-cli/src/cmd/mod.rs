@@ -9,5 +9,6 @@ pub mod repo;
 pub mod sign;
 pub mod uki;
 pub mod update;
+pub mod verify_release;
 pub mod verity;
 pub mod verity_sign;
