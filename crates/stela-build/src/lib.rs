@@ -13,6 +13,7 @@
 
 pub mod cmdline;
 pub mod manifest;
+pub mod reproducible;
 pub mod run;
 pub mod steps;
 

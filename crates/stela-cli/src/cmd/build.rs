@@ -38,6 +38,12 @@ pub struct BuildArgs {
     /// Build even if --out already holds the outputs of the same inputs, unchanged.
     #[arg(long)]
     force: bool,
+    /// Then build again into a temporary directory beside --out (another path, umask
+    /// 077, another time zone and locale), compare every output byte for byte, name the
+    /// first difference of each differing file, and remove the second build. Exit 1 when
+    /// they differ.
+    #[arg(long)]
+    verify_reproducible: bool,
 }
 
 struct Progress {
@@ -112,6 +118,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             dir
         }
     };
+    let keys_for_again = keys.clone();
     let opts = BuildOptions {
         recipe,
         keys,
@@ -123,7 +130,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         quiet: args.json && !std::io::stderr().is_terminal(),
     };
     let result = stela_build::build(&opts, &mut progress)?;
-    if args.json {
+    if args.json && args.verify_reproducible {
+        // One document: the build's, with the comparison (below).
+    } else if args.json {
         crate::output::print_json(&result)?;
     } else {
         println!("image:     {}", result.image.display());
@@ -147,5 +156,107 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             println!("peak memory of stela: {} MiB", kib / 1024);
         }
     }
+    if args.verify_reproducible {
+        return build_again_and_compare(&args, &keys_for_again, &result);
+    }
     Ok(Outcome::Success)
+}
+
+/// `--verify-reproducible`: the second build runs as a child `stela build` (its own
+/// umask, time zone and locale, which a process sets for itself and its children).
+fn build_again_and_compare(
+    args: &BuildArgs,
+    keys: &Path,
+    first: &stela_build::BuildResult,
+) -> anyhow::Result<Outcome> {
+    let out = std::path::absolute(&args.out)
+        .with_context(|| format!("resolving {}", args.out.display()))?;
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    let again = tempfile::Builder::new()
+        .prefix(".stela-reproduce-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    let second = again.path().join("out");
+    let exe = std::env::current_exe().context("finding the stela executable")?;
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 077 && exec \"$@\"")
+        .arg("sh")
+        .arg(&exe)
+        .arg("build");
+    if let Some(r) = &args.recipe {
+        cmd.arg(r);
+    }
+    cmd.arg("--keys")
+        .arg(keys)
+        .arg("--out")
+        .arg(&second)
+        .arg("--cache")
+        .arg(&args.cache)
+        .arg("--force")
+        .arg("--json")
+        .env("TZ", "Pacific/Kiritimati")
+        .env("LC_ALL", "C")
+        .env("LANG", "C")
+        .stdout(std::process::Stdio::null());
+    eprintln!(
+        "stela build: building again in {} to compare",
+        second.display()
+    );
+    let status = cmd.status().context("running the second build")?;
+    if !status.success() {
+        anyhow::bail!(
+            "the second build (in {}) failed: {status}",
+            second.display()
+        );
+    }
+    let differences = stela_build::reproducible::compare_outputs(&out, &second)?;
+    let mut usr_files = Vec::new();
+    if !differences.is_empty() {
+        // Kept for a look; the directory is stela's own, named on the way out.
+        let kept = again.keep();
+        eprintln!(
+            "stela build: the second build stays in {} for comparison",
+            kept.display()
+        );
+        if differences
+            .iter()
+            .any(|d| d.file == stela_build::steps::usr::FILE)
+        {
+            usr_files = stela_build::reproducible::differing_usr_files(
+                &out.join(stela_build::steps::usr::FILE),
+                &second.join(stela_build::steps::usr::FILE),
+            )
+            .unwrap_or_else(|e| {
+                vec![format!(
+                    "(the usr images could not be compared file by file: {e:#})"
+                )]
+            });
+        }
+    }
+    if args.json {
+        crate::output::print_json(&serde_json::json!({
+            "build": first,
+            "reproducible": differences.is_empty(),
+            "differences": differences,
+            "usr_files_differing": usr_files,
+        }))?;
+    } else if differences.is_empty() {
+        println!(
+            "reproducible: a second build in another directory made the same files, byte for byte"
+        );
+    } else {
+        for d in &differences {
+            println!("DIFFERS  {}: {}", d.file, d.detail);
+        }
+        for f in &usr_files {
+            println!("  in the usr image: {f}");
+        }
+        println!("not reproducible: {} file(s) differ", differences.len());
+    }
+    Ok(if differences.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
 }

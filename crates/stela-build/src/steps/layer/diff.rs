@@ -210,7 +210,8 @@ fn same_bytes(a: &Path, b: &Path) -> anyhow::Result<bool> {
     }
 }
 
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Read until `buf` is full or the file ends; the number of bytes read.
+pub(crate) fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {
