@@ -113,8 +113,14 @@ impl<'a> Timer<'a> {
 /// Outputs are staged in a hidden directory beside `out` and moved into `out` at the end,
 /// so a failed build leaves the previous outputs (or nothing) rather than a half-written
 /// image.
+///
+/// Sets the process umask to 022 (see the first lines).
 pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result<BuildResult> {
     let start = Instant::now();
+    // The same modes for what the build and its tools create, whatever the caller's
+    // umask: under 077, /usr/lib/repart.d and the drop-ins stela writes came out 0700 and
+    // 0600 in the image, and the image differed from one built under 022.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let out = absolute_out(&opts.out)?;
     // Refuse a bad --out before minutes of work, not after.
     steps::publish::check_out(&out)?;
@@ -214,15 +220,8 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         manifest::write(recipe, stage.path(), &image, &verity, &inputs).map(|m| (m, false))
     })?;
     timer.step("provenance", || {
-        steps::provenance::write(
-            recipe,
-            &manifest,
-            &inputs,
-            &rootfs.sources,
-            &keys.db,
-            stage.path(),
-        )
-        .map(|p| (p, false))
+        steps::provenance::write(recipe, &manifest, &rootfs.sources, &keys.db, stage.path())
+            .map(|p| (p, false))
     })?;
     steps::uptodate::record(stage.path(), &inputs, &manifest)?;
     let steps_timings = std::mem::take(&mut timer.timings);

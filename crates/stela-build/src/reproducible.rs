@@ -103,9 +103,13 @@ pub fn compare_outputs(a: &Path, b: &Path) -> anyhow::Result<Vec<Difference>> {
     Ok(out)
 }
 
-/// The files that differ between two usr images, as `diff -rq` names them (at most 20),
-/// with both images mounted read-only (erofs, loop devices: needs root and a kernel with
-/// erofs). The mounts are undone before this returns.
+/// At most this many differing paths are named: the first few say what went wrong.
+const MAX_NAMED: usize = 20;
+
+/// The paths that differ between two usr images (type, mode, owner, extended attributes,
+/// content or link target; at most 20, in path order), with both images mounted
+/// read-only (erofs, loop devices: needs root and a kernel with erofs). The mounts are
+/// undone before this returns.
 pub fn differing_usr_files(a: &Path, b: &Path) -> anyhow::Result<Vec<String>> {
     let dir = tempfile::Builder::new()
         .prefix("stela-usr-compare-")
@@ -130,20 +134,101 @@ pub fn differing_usr_files(a: &Path, b: &Path) -> anyhow::Result<Vec<String>> {
         umount(&ma);
         return Err(e);
     }
-    let out = std::process::Command::new("diff")
-        .args(["-rq", "--no-dereference"])
-        .arg(&ma)
-        .arg(&mb)
-        .output();
+    let mut found = Vec::new();
+    let walked = compare_trees(&ma, &mb, Path::new("/usr"), &mut found);
     umount(&ma);
     umount(&mb);
-    let out = out.context("running diff")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let strip = |l: &str| {
-        l.replace(&format!("{}/", ma.display()), "/usr/")
-            .replace(&format!("{}/", mb.display()), "/usr/")
+    walked?;
+    Ok(found)
+}
+
+/// Compare the trees at `a` and `b` (the same directory, shown as `shown`), adding a line
+/// per differing path to `found` until it holds [`MAX_NAMED`].
+pub fn compare_trees(
+    a: &Path,
+    b: &Path,
+    shown: &Path,
+    found: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let names = |d: &Path| -> anyhow::Result<std::collections::BTreeSet<std::ffi::OsString>> {
+        std::fs::read_dir(d)
+            .with_context(|| format!("reading {}", d.display()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading {}", d.display()))
     };
-    Ok(text.lines().take(20).map(strip).collect())
+    let (na, nb) = (names(a)?, names(b)?);
+    for name in na.union(&nb) {
+        if found.len() >= MAX_NAMED {
+            return Ok(());
+        }
+        let (pa, pb, ps) = (a.join(name), b.join(name), shown.join(name));
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&pa).ok(),
+            std::fs::symlink_metadata(&pb).ok(),
+        );
+        let (ma, mb) = match (ma, mb) {
+            (Some(ma), Some(mb)) => (ma, mb),
+            (Some(_), None) => {
+                found.push(format!("{}: only in the first build", ps.display()));
+                continue;
+            }
+            _ => {
+                found.push(format!("{}: only in the second build", ps.display()));
+                continue;
+            }
+        };
+        if ma.is_dir() && mb.is_dir() {
+            use std::os::unix::fs::MetadataExt;
+            if (ma.mode(), ma.uid(), ma.gid()) != (mb.mode(), mb.uid(), mb.gid()) {
+                found.push(format!(
+                    "{}: directory mode {:o} owner {}:{} against mode {:o} owner {}:{}",
+                    ps.display(),
+                    ma.mode() & 0o7777,
+                    ma.uid(),
+                    ma.gid(),
+                    mb.mode() & 0o7777,
+                    mb.uid(),
+                    mb.gid()
+                ));
+            }
+            compare_trees(&pa, &pb, &ps, found)?;
+        } else if !crate::steps::layer::diff::same_entry(&pa, &ma, &pb, &mb)? {
+            found.push(format!(
+                "{}: {}",
+                ps.display(),
+                how_entries_differ(&ma, &mb)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What differs between two entries that are not the same: the first of type, mode,
+/// owner, size, or else content (bytes, link target, extended attributes).
+fn how_entries_differ(a: &std::fs::Metadata, b: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    if a.file_type() != b.file_type() {
+        "of another type".to_owned()
+    } else if a.mode() != b.mode() {
+        format!(
+            "mode {:o} against {:o}",
+            a.mode() & 0o7777,
+            b.mode() & 0o7777
+        )
+    } else if (a.uid(), a.gid()) != (b.uid(), b.gid()) {
+        format!(
+            "owner {}:{} against {}:{}",
+            a.uid(),
+            a.gid(),
+            b.uid(),
+            b.gid()
+        )
+    } else if a.is_file() && a.size() != b.size() {
+        format!("{} bytes against {}", a.size(), b.size())
+    } else {
+        "content, link target or extended attributes".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +264,40 @@ mod tests {
         assert_eq!(d[0].file, "usr.erofs");
         assert!(d[0].detail.contains("byte 8197 (4 KiB block 2)"), "{d:?}");
         assert_eq!(d[1].file, "manifest.json");
+    }
+
+    #[test]
+    fn a_tree_comparison_names_modes_contents_and_missing_entries() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d.join("lib/repart.d")).expect("mkdir");
+            std::fs::write(d.join("same"), "x").expect("write");
+            std::fs::write(d.join("lib/repart.d/50.conf"), "x").expect("write");
+        }
+        let mut none = Vec::new();
+        compare_trees(&a, &b, Path::new("/usr"), &mut none).expect("compare");
+        assert_eq!(none, Vec::<String>::new());
+        std::fs::set_permissions(
+            b.join("lib/repart.d"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .expect("chmod");
+        std::fs::write(b.join("lib/repart.d/50.conf"), "y").expect("write");
+        std::fs::write(a.join("only-a"), "").expect("write");
+        let mut found = Vec::new();
+        compare_trees(&a, &b, Path::new("/usr"), &mut found).expect("compare");
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].starts_with("/usr/lib/repart.d: directory mode"),
+            "{found:?}"
+        );
+        assert!(found[0].contains("against mode 700"), "{found:?}");
+        assert_eq!(
+            found[1],
+            "/usr/lib/repart.d/50.conf: content, link target or extended attributes"
+        );
+        assert_eq!(found[2], "/usr/only-a: only in the first build");
     }
 }

@@ -43,9 +43,9 @@ pub struct Provenance {
     pub name: String,
     /// Its version.
     pub version: String,
-    /// SHA-256 of everything the build depended on (recipe, cached tree, keys'
-    /// certificates, stela): the build's up-to-date key.
-    pub inputs_sha256: String,
+    /// SHA-256 of the recipe: its settings and the content of every host file and
+    /// overlay it names.
+    pub recipe_sha256: String,
     /// The usr image's verity root hash.
     pub root_hash: String,
     /// SOURCE_DATE_EPOCH of the build, if set.
@@ -90,7 +90,7 @@ impl Provenance {
                         "recipe": {
                             "name": self.name,
                             "version": self.version,
-                            "inputs_sha256": self.inputs_sha256,
+                            "sha256": self.recipe_sha256,
                         }
                     },
                     "internalParameters": internal,

@@ -43,7 +43,7 @@ fn provenance(dir: &Path) -> Provenance {
         subjects,
         name: "app".into(),
         version: "1".into(),
-        inputs_sha256: "11".repeat(32),
+        recipe_sha256: "11".repeat(32),
         root_hash: "22".repeat(32),
         source_date_epoch: Some(1_764_547_200),
         stela_version: "0.1.0".into(),

@@ -1,5 +1,5 @@
 //! The build's signed provenance (`provenance.dsse.json`): every output file with its
-//! SHA-256, the recipe and inputs' digest, the packages and suites the image was made
+//! SHA-256, the recipe's digest, the packages and suites the image was made
 //! from, signed with the db key (`stela_provenance` describes the format).
 
 use std::path::Path;
@@ -14,7 +14,6 @@ use crate::manifest::{self, Manifest};
 pub fn write(
     recipe: &Recipe,
     manifest: &Manifest,
-    inputs_sha256: &str,
     sources: &Sources,
     signer: &dyn stela_keys::Signer,
     dir: &Path,
@@ -57,7 +56,7 @@ pub fn write(
         subjects,
         name: recipe.name().to_string(),
         version: recipe.version().to_string(),
-        inputs_sha256: inputs_sha256.to_owned(),
+        recipe_sha256: super::uptodate::recipe_digest(recipe)?,
         root_hash: manifest.root_hash.clone(),
         source_date_epoch: (epoch > 0).then_some(epoch),
         stela_version: env!("CARGO_PKG_VERSION").to_owned(),

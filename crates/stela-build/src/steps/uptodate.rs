@@ -45,14 +45,24 @@ pub fn inputs_digest(
     let exe = std::env::current_exe().context("finding the stela executable")?;
     super::content::for_each_chunk(&exe, |c| h.update(c))
         .with_context(|| format!("hashing {}", exe.display()))?;
-    h.update(recipe.cache_key().as_bytes());
-    super::content::recipe_content(&mut h, recipe)?;
+    h.update(recipe_digest(recipe)?.as_bytes());
     h.update(rootfs.tree.as_os_str().as_encoded_bytes());
     h.update(serde_json::to_vec(&rootfs.sources).context("encoding the sources")?);
     h.update(b"keys\0");
     super::content::hash_path(&mut h, keys)
         .with_context(|| format!("hashing the key directory {}", keys.display()))?;
     h.update(super::source_date_epoch()?.to_le_bytes());
+    Ok(hex::encode(h.finalize()))
+}
+
+/// SHA-256 of the recipe: its settings and every host file and overlay it names. Unlike
+/// [`inputs_digest`] it does not depend on where the cache is, so two builds of one recipe
+/// anywhere give the same value (the provenance records it).
+pub fn recipe_digest(recipe: &Recipe) -> anyhow::Result<String> {
+    let mut h = Sha256::new();
+    h.update(b"stela-recipe-v1\0");
+    h.update(recipe.cache_key().as_bytes());
+    super::content::recipe_content(&mut h, recipe)?;
     Ok(hex::encode(h.finalize()))
 }
 

@@ -169,7 +169,7 @@ pub fn xattrs(p: &Path) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
 
 /// Whether two non-directories are the same: type, mode, owner, extended attributes and
 /// content (bytes, link target or device number).
-fn same_entry(
+pub(crate) fn same_entry(
     a: &Path,
     am: &std::fs::Metadata,
     b: &Path,
