@@ -171,6 +171,65 @@ impl Mirror {
     }
 }
 
+string_newtype! {
+    /// A moment of the Debian archive as snapshot.debian.org names it,
+    /// `YYYYMMDDTHHMMSSZ` (UTC): a build pinned to it gets the packages the archive had
+    /// then.
+    Snapshot
+}
+
+/// snapshot.debian.org, which keeps every state of the archive since 2005.
+pub const SNAPSHOT_SERVICE: &str = "http://snapshot.debian.org/archive";
+
+impl Snapshot {
+    /// Checks `s`: `YYYYMMDDTHHMMSSZ`, a real date and time, 2005 or later (the
+    /// snapshot service's first year).
+    pub fn parse(s: &str) -> Result<Snapshot, InvalidValue> {
+        let bad = |why: &str| {
+            InvalidValue(format!(
+                "{s:?} {why}; write the archive's time as snapshot.debian.org does, YYYYMMDDTHHMMSSZ in UTC (for example \"20261201T000000Z\")"
+            ))
+        };
+        let b = s.as_bytes();
+        let shape_ok = b.len() == 16
+            && b[8] == b'T'
+            && b[15] == b'Z'
+            && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+        if !shape_ok {
+            return Err(bad("is not of the form YYYYMMDDTHHMMSSZ"));
+        }
+        let num = |r: std::ops::Range<usize>| -> u32 {
+            b[r].iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+        };
+        let (year, month, day) = (num(0..4), num(4..6), num(6..8));
+        let (hour, minute, second) = (num(9..11), num(11..13), num(13..15));
+        if year < 2005 {
+            return Err(bad("is before 2005, the snapshot service's first year"));
+        }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return Err(bad("has no such month")),
+        };
+        if day == 0 || day > days {
+            return Err(bad("has no such day"));
+        }
+        if hour > 23 || minute > 59 || second > 59 {
+            return Err(bad("has no such time of day"));
+        }
+        Ok(Snapshot(s.to_owned()))
+    }
+
+    /// The URL of `archive` (`debian`, `debian-security`) at this moment on
+    /// snapshot.debian.org.
+    pub fn mirror(&self, archive: &str) -> Mirror {
+        Mirror(format!("{SNAPSHOT_SERVICE}/{archive}/{}", self.0))
+    }
+}
+
 /// Archive areas of Debian (Debian Policy 2.2).
 pub const COMPONENTS: [&str; 4] = ["main", "contrib", "non-free", "non-free-firmware"];
 
@@ -241,6 +300,31 @@ mod tests {
             "http://a b/",
         ] {
             assert!(Mirror::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn snapshots() {
+        let at = Snapshot::parse("20261201T000000Z").expect("a snapshot time");
+        assert_eq!(
+            at.mirror("debian-security").as_str(),
+            "http://snapshot.debian.org/archive/debian-security/20261201T000000Z"
+        );
+        assert!(Snapshot::parse("20240229T235959Z").is_ok());
+        for (bad, why) in [
+            ("2026-12-01T00:00:00Z", "of the form"),
+            ("20261201T000000", "of the form"),
+            ("20261301T000000Z", "month"),
+            ("20250229T000000Z", "day"),
+            ("20261231T240000Z", "time of day"),
+            ("19991231T000000Z", "2005"),
+            ("2026120lT000000Z", "of the form"),
+        ] {
+            let e = Snapshot::parse(bad).err().map(|e| e.0).unwrap_or_default();
+            assert!(
+                e.contains(why) && e.contains("YYYYMMDDTHHMMSSZ"),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::debian::{Architecture, Suite};
+use crate::debian::{Architecture, Snapshot, Suite};
 use crate::model::{Recipe, Source};
 use crate::names::PackageName;
 use crate::packages::BUILD_PACKAGES;
@@ -56,6 +56,10 @@ pub struct RootfsInputs {
     /// dpkg's path filters ([`Content::dpkg_filters`](crate::Content::dpkg_filters)):
     /// what is never unpacked.
     pub dpkg_filters: Vec<String>,
+    /// The archive's moment the packages are pinned to (`debian.snapshot`): apt then
+    /// accepts expired Release files. Left out of the digest when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
 }
 
 impl RootfsInputs {
@@ -86,6 +90,7 @@ impl Recipe {
             architecture: self.debian.architecture,
             packages,
             dpkg_filters: self.content.dpkg_filters(),
+            snapshot: self.debian.snapshot.clone(),
         }
     }
 

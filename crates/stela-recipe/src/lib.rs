@@ -51,7 +51,9 @@ use std::path::Path;
 pub use build_args::{BuildArg, BuildValue, BUILD_ARGS};
 pub use cmdline::{KernelCmdline, BUILD_CMDLINE_RESERVE, CMDLINE_EXTRA_MAX, CMDLINE_MAX};
 pub use content::{Content, Language};
-pub use debian::{Architecture, Component, Mirror, Suite, COMPONENTS, SUITES};
+pub use debian::{
+    Architecture, Component, Mirror, Snapshot, Suite, COMPONENTS, SNAPSHOT_SERVICE, SUITES,
+};
 pub use digest::{Digest, RootfsInputs};
 pub use error::{InvalidValue, Location, Problem, ProblemKind, RecipeError};
 pub use firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cmdline::KernelCmdline;
 use crate::content::Content;
-use crate::debian::{Architecture, Component, Mirror, Suite};
+use crate::debian::{Architecture, Component, Mirror, Snapshot, Suite};
 use crate::firstboot::Firstboot;
 use crate::names::{Hostname, ImageName, PackageName, UnitName, Version};
 use crate::paths::{FileMode, HostPath, ImagePath};
@@ -167,6 +167,11 @@ pub struct Debian {
     /// Whether `<suite>-updates` is used (stable updates published between point
     /// releases); on by default where the suite has one.
     pub updates: bool,
+    /// The moment of the archive the packages are pinned to, if any: the mirrors
+    /// default to snapshot.debian.org at that time, and apt accepts Release files
+    /// whose `Valid-Until` has passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
 }
 
 impl Default for Debian {
@@ -179,6 +184,7 @@ impl Default for Debian {
             security: Suite::DEFAULT.has_security(),
             security_mirror: Mirror::default_security_mirror(),
             updates: Suite::DEFAULT.has_updates(),
+            snapshot: None,
         }
     }
 }

@@ -39,6 +39,7 @@ pub(crate) struct RawDebian {
     pub security: Option<Spanned<bool>>,
     pub security_mirror: Option<Text>,
     pub updates: Option<Spanned<bool>>,
+    pub snapshot: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

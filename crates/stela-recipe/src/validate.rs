@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::cmdline::KernelCmdline;
 use crate::content::{Content, Language};
-use crate::debian::{Architecture, Component, Mirror, Suite};
+use crate::debian::{Architecture, Component, Mirror, Snapshot, Suite};
 use crate::error::{InvalidValue, Location, Problem, ProblemKind};
 use crate::firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};
 use crate::model::{
@@ -348,6 +348,21 @@ fn debian(v: &mut Validator<'_>, raw: RawDebian) -> Debian {
             );
         }
         d.components = components;
+    }
+    // A snapshot moves the default mirrors to that moment of snapshot.debian.org; mirrors
+    // the recipe names are taken as copies of that moment (a local snapshot mirror).
+    if let Some(at) = raw
+        .snapshot
+        .as_ref()
+        .and_then(|t| v.value("debian.snapshot", t, Snapshot::parse))
+    {
+        if raw.mirror.is_none() {
+            d.mirror = at.mirror("debian");
+        }
+        if raw.security_mirror.is_none() {
+            d.security_mirror = at.mirror("debian-security");
+        }
+        d.snapshot = Some(at);
     }
     if let Some(m) = raw
         .security_mirror

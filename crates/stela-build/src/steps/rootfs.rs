@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use stela_recipe::Recipe;
+use stela_recipe::{Recipe, RootfsInputs};
 
 use super::cachelock::CacheLock;
 use super::freshness::{self, Freshness};
@@ -73,6 +73,15 @@ fn cached(recipe: &Recipe, root: &Path, lock: &Arc<CacheLock>) -> anyhow::Result
         return Ok(None);
     }
     let sources = read_sources(&sources_file)?;
+    if let Some(at) = &inputs.snapshot {
+        // A moment of the archive does not move: the tree made from it stays current.
+        tracing::info!("rootfs {key} is cached, pinned to the archive of {at}");
+        return Ok(Some(Rootfs {
+            tree: dir,
+            sources,
+            _lock: Arc::clone(lock),
+        }));
+    }
     let check = tempfile::Builder::new()
         .prefix(".check-")
         .tempdir_in(root)
@@ -177,6 +186,7 @@ fn make(recipe: &Recipe, cache: &Path, lock: &Arc<CacheLock>) -> anyhow::Result<
         .arg(format!("--architectures={}", inputs.architecture))
         .arg(format!("--include={}", inputs.package_list().join(",")))
         .arg("--aptopt=Acquire::Retries \"3\"")
+        .args(snapshot_aptopts(&inputs))
         // No fsync per file while unpacking: the tree is thrown away if the build fails,
         // and is marked complete only after mmdebstrap has finished.
         .arg("--dpkgopt=force-unsafe-io")
@@ -293,6 +303,77 @@ pub(crate) fn check_suites(wanted: &[stela_recipe::Source], found: &Sources) -> 
     Ok(())
 }
 
+/// apt's options for a build pinned to a snapshot of the archive: its Release files
+/// are as old as the snapshot, so their `Valid-Until` (a week for the security archive)
+/// has usually passed; their signatures are still checked.
+fn snapshot_aptopts(inputs: &RootfsInputs) -> Vec<String> {
+    match &inputs.snapshot {
+        Some(_) => vec!["--aptopt=Acquire::Check-Valid-Until \"false\"".to_owned()],
+        None => Vec::new(),
+    }
+}
+
 fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(debian: &str) -> Recipe {
+        let text = format!("name = \"pinned\"\nversion = \"1\"\n{debian}");
+        Recipe::parse(&text, "recipe.toml", Path::new("/")).expect("a valid recipe")
+    }
+
+    #[test]
+    fn a_snapshot_pins_the_mirrors_and_lets_apt_read_old_release_files() {
+        let pinned = recipe("[debian]\nsnapshot = \"20261201T000000Z\"\n").rootfs_inputs();
+        let lines: Vec<String> = pinned.sources.iter().map(|s| s.deb_line()).collect();
+        assert_eq!(
+            lines,
+            [
+                "deb http://snapshot.debian.org/archive/debian/20261201T000000Z trixie main",
+                "deb http://snapshot.debian.org/archive/debian-security/20261201T000000Z trixie-security main",
+                "deb http://snapshot.debian.org/archive/debian/20261201T000000Z trixie-updates main",
+            ]
+        );
+        assert_eq!(
+            snapshot_aptopts(&pinned),
+            ["--aptopt=Acquire::Check-Valid-Until \"false\""]
+        );
+        // A mirror of that moment the recipe names is used as it is.
+        let own = recipe(
+            "[debian]\nsnapshot = \"20261201T000000Z\"\nmirror = \"http://127.0.0.1:3142/debian\"\n",
+        )
+        .rootfs_inputs();
+        assert_eq!(own.sources[0].url.as_str(), "http://127.0.0.1:3142/debian");
+        assert_eq!(snapshot_aptopts(&own).len(), 1);
+        assert_ne!(
+            own.digest(),
+            recipe("[debian]\nmirror = \"http://127.0.0.1:3142/debian\"\n")
+                .rootfs_inputs()
+                .digest()
+        );
+        // Without a snapshot: the moving archive, and apt's expiry check stays on.
+        let moving = recipe("").rootfs_inputs();
+        assert_eq!(
+            moving.sources[0].url.as_str(),
+            "http://deb.debian.org/debian"
+        );
+        assert!(snapshot_aptopts(&moving).is_empty());
+    }
+
+    #[test]
+    fn a_bad_snapshot_is_named_with_its_field() {
+        let text = "name = \"pinned\"\nversion = \"1\"\n[debian]\nsnapshot = \"2026-12-01\"\n";
+        let e = Recipe::parse(text, "recipe.toml", Path::new("/"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("debian.snapshot") && e.contains("YYYYMMDDTHHMMSSZ"),
+            "{e}"
+        );
+    }
 }
