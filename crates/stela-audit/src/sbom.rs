@@ -23,9 +23,11 @@ pub struct ImagePackage {
 
 /// The `pkg:deb` components of a CycloneDX SBOM written by `stela build`.
 pub fn read_sbom(path: &Path) -> Result<Vec<ImagePackage>, AuditError> {
-    let bytes = std::fs::read(path).map_err(|source| AuditError::Read {
-        path: path.to_owned(),
-        source,
+    let bytes = stela_limits::read(path, stela_limits::JSON_DOCUMENT).map_err(|source| {
+        AuditError::Read {
+            path: path.to_owned(),
+            source,
+        }
     })?;
     let bad = |reason: String| AuditError::Sbom {
         path: path.to_owned(),

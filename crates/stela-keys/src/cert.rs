@@ -33,9 +33,11 @@ impl Eq for Certificate {}
 impl Certificate {
     /// Read a certificate from a PEM or DER file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
+        let bytes = stela_limits::read(path, stela_limits::CERTIFICATE).map_err(|source| {
+            KeyError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         Self::from_pem_or_der(&bytes, &path.display().to_string())
     }

@@ -23,9 +23,11 @@ impl std::fmt::Debug for PrivateKey {
 impl PrivateKey {
     /// Read a private key from a PEM (PKCS#8 or PKCS#1 "RSA PRIVATE KEY") or DER file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
+        let bytes = stela_limits::read(path, stela_limits::CERTIFICATE).map_err(|source| {
+            KeyError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         let pkey = if bytes.starts_with(b"-----") || bytes.windows(5).any(|w| w == b"-----") {
             PKey::private_key_from_pem(&bytes)

@@ -41,10 +41,12 @@ pub fn verify_dir(
         path: path.clone(),
         reason,
     };
-    let bytes = std::fs::read(&path).map_err(|source| ProvenanceError::Io {
-        what: "reading",
-        path: path.clone(),
-        source,
+    let bytes = stela_limits::read(&path, stela_limits::JSON_DOCUMENT).map_err(|source| {
+        ProvenanceError::Io {
+            what: "reading",
+            path: path.clone(),
+            source,
+        }
     })?;
     let envelope: Envelope =
         serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a DSSE envelope: {e}")))?;

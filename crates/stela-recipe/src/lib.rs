@@ -90,10 +90,13 @@ impl Recipe {
     /// Reads and checks the recipe file at `path`, including that the host files,
     /// overlay directories and key directory it names exist.
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            stela_limits::read_to_string(path, stela_limits::SETTINGS).map_err(|source| {
+                RecipeError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let base = if base.as_os_str().is_empty() {
             Path::new(".")

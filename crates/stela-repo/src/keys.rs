@@ -72,7 +72,8 @@ impl std::fmt::Debug for RoleKey {
 impl RoleKey {
     /// Read a PKCS#8 PEM private key and check that TUF can sign with it.
     pub fn load(path: &Path) -> Result<RoleKey, RepoError> {
-        let pem = std::fs::read(path).map_err(RepoError::io("reading the key", path))?;
+        let pem = stela_limits::read(path, stela_limits::CERTIFICATE)
+            .map_err(RepoError::io("reading the key", path))?;
         let bad = |reason: String| RepoError::Key {
             path: path.to_owned(),
             reason,

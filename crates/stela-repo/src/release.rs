@@ -141,7 +141,8 @@ impl Release {
     /// size and SHA-256 the manifest gives.
     pub fn read(out: &Path) -> Result<Release, RepoError> {
         let mpath = out.join(manifest::FILE);
-        let text = std::fs::read(&mpath).map_err(RepoError::io("reading the manifest", &mpath))?;
+        let text = stela_limits::read(&mpath, stela_limits::JSON_DOCUMENT)
+            .map_err(RepoError::io("reading the manifest", &mpath))?;
         let manifest: Manifest =
             serde_json::from_slice(&text).map_err(|e| RepoError::BuildOutput {
                 path: mpath.clone(),

@@ -315,7 +315,8 @@ fn describe_lists(lists: &[SignatureList]) -> anyhow::Result<Vec<ListJson>> {
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    stela_limits::read(path, stela_limits::EFI_VARIABLE)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 fn show_esl(path: &Path) -> anyhow::Result<FileJson> {

@@ -76,7 +76,8 @@ pub fn run_verify(cmd: VerifyCommand) -> anyhow::Result<Outcome> {
 fn sign_efi(args: SignEfiArgs) -> anyhow::Result<Outcome> {
     let signer = FileSigner::load(&args.key, &args.cert).context("loading the signing key")?;
     let name = args.input.display().to_string();
-    let data = std::fs::read(&args.input).with_context(|| format!("reading {name}"))?;
+    let data = stela_limits::read(&args.input, stela_limits::PE_IMAGE)
+        .with_context(|| format!("reading {name}"))?;
     let signed = authenticode::sign(&name, &data, &signer).context("signing with Authenticode")?;
     crate::output::write_atomic(&args.output, &signed.bytes)?;
     tracing::info!(
@@ -116,7 +117,8 @@ struct SignatureJson {
 fn verify_efi(args: VerifyEfiArgs) -> anyhow::Result<Outcome> {
     let trusted = Certificate::from_file(&args.cert).context("loading the trusted certificate")?;
     let name = args.file.display().to_string();
-    let data = std::fs::read(&args.file).with_context(|| format!("reading {name}"))?;
+    let data = stela_limits::read(&args.file, stela_limits::PE_IMAGE)
+        .with_context(|| format!("reading {name}"))?;
     let report = authenticode::verify(&name, &data, &trusted)
         .context("checking the Authenticode signatures")?;
     let verdict = report.verdict();

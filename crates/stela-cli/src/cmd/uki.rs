@@ -76,7 +76,8 @@ pub fn run(cmd: UkiCommand) -> anyhow::Result<Outcome> {
 
 fn read(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
     let name = path.display().to_string();
-    let data = std::fs::read(path).with_context(|| format!("reading {name}"))?;
+    let data = stela_limits::read(path, stela_limits::PE_IMAGE)
+        .with_context(|| format!("reading {name}"))?;
     Ok((name, data))
 }
 
