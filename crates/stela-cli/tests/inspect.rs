@@ -130,18 +130,7 @@ fn build_fixture() -> Fixture {
             .arg("-o")
             .arg(&uki),
     );
-    let sign_with = |keys: &Path, input: &Path, output: &Path| {
-        run_ok(
-            stela()
-                .args(["sign", "efi", "--key"])
-                .arg(keys.join("db.key"))
-                .arg("--cert")
-                .arg(keys.join("db.crt"))
-                .arg(input)
-                .arg("-o")
-                .arg(output),
-        );
-    };
+    let sign_with = common::sign_efi;
     let other_uki = dir.join("uki-other.efi");
     sign_with(&other, &uki, &other_uki);
     sign_with(&keys, &uki, &uki);

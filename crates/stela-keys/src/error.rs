@@ -110,9 +110,12 @@ pub enum KeyError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateParseError {
-    /// OpenSSL could not read it.
-    #[error(transparent)]
-    OpenSsl(#[from] openssl::error::ErrorStack),
+    /// OpenSSL could not read it. Shown by OpenSSL's reasons only ("bad base64
+    /// decode"): its full error text carries source file names and line numbers, which
+    /// mean nothing to a user and change with every OpenSSL release.
+    /// (Not a `source`: the chain would print the full text after the reasons.)
+    #[error("{}", openssl_reasons(.0))]
+    OpenSsl(openssl::error::ErrorStack),
     /// OpenSSL read it, the X.509 DER parser did not.
     #[error(transparent)]
     Der(#[from] der::Error),
@@ -277,5 +280,27 @@ impl KeyError {
             KeyError::BadSignature(f) => Some(f),
             _ => None,
         }
+    }
+}
+
+impl From<openssl::error::ErrorStack> for CertificateParseError {
+    fn from(e: openssl::error::ErrorStack) -> Self {
+        CertificateParseError::OpenSsl(e)
+    }
+}
+
+/// OpenSSL's reasons for an error, without repeats, joined with "; ".
+pub(crate) fn openssl_reasons(stack: &openssl::error::ErrorStack) -> String {
+    let mut reasons: Vec<&str> = Vec::new();
+    for e in stack.errors() {
+        let r = e.reason().unwrap_or("unknown error");
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    if reasons.is_empty() {
+        "OpenSSL gave no reason".to_owned()
+    } else {
+        reasons.join("; ")
     }
 }

@@ -480,3 +480,17 @@ pub fn boot_loader_table(dir: &Path, loader: Option<&Path>) -> String {
         })
         .unwrap_or_default()
 }
+
+/// `stela sign efi` with the db key of the key directory `keys`.
+pub fn sign_efi(keys: &Path, input: &Path, output: &Path) {
+    run_ok(
+        stela()
+            .args(["sign", "efi", "--key"])
+            .arg(keys.join("db.key"))
+            .arg("--cert")
+            .arg(keys.join("db.crt"))
+            .arg(input)
+            .arg("-o")
+            .arg(output),
+    );
+}
