@@ -223,8 +223,10 @@ fn read_entries<R: Read + Seek>(
             format!("an array of at most {MAX_ENTRY_ARRAY} bytes"),
         ));
     }
-    let end_lba = header.partition_entry_lba + len.div_ceil(SECTOR_SIZE);
-    if header.partition_entry_lba < 2 || end_lba > total_sectors {
+    let end_lba = header
+        .partition_entry_lba
+        .checked_add(len.div_ceil(SECTOR_SIZE));
+    if header.partition_entry_lba < 2 || end_lba.is_none_or(|end| end > total_sectors) {
         return Err(field(
             kind,
             "PartitionEntryLBA",

@@ -33,8 +33,12 @@ pub struct Section {
 }
 
 impl Section {
-    /// The file range of the raw data (empty for a section without data).
+    /// The file range of the raw data (`0..0` for a section without data, whose
+    /// PointerToRawData means nothing and may lie outside the file).
     pub fn raw_range(&self) -> std::ops::Range<usize> {
+        if self.size_of_raw_data == 0 {
+            return 0..0;
+        }
         let start = self.pointer_to_raw_data as usize;
         start..start + self.size_of_raw_data as usize
     }
@@ -318,8 +322,9 @@ impl<'a> PeImage<'a> {
     /// A section's contents: its raw data cut to `VirtualSize` (the padding dropped).
     pub fn section_data(&self, section: &Section) -> &'a [u8] {
         let size = section.virtual_size.min(section.size_of_raw_data) as usize;
-        let start = section.pointer_to_raw_data as usize;
-        // In bounds: parse() checked every section's raw range against the file.
+        // In bounds: parse() checked every section's raw range against the file (an
+        // empty one is 0..0, whatever its PointerToRawData).
+        let start = section.raw_range().start;
         &self.data[start..start + size]
     }
 
