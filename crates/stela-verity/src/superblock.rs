@@ -122,8 +122,12 @@ impl Superblock {
             });
         }
         let size = u16::from_le_bytes(array(b, OFF_SALT_SIZE));
-        let salt = Salt::new(b[OFF_SALT..OFF_SALT + usize::from(size)].to_vec())
-            .map_err(|_| SuperblockError::SaltSize { size })?;
+        // The size is checked before the slice: a hostile superblock claims up to 65535
+        // bytes of a 256-byte field.
+        let salt = b
+            .get(OFF_SALT..OFF_SALT + usize::from(size))
+            .and_then(|bytes| Salt::new(bytes.to_vec()).ok())
+            .ok_or(SuperblockError::SaltSize { size })?;
         Ok(Self {
             uuid: Uuid::from_bytes(array(b, OFF_UUID)),
             data_block_size,
