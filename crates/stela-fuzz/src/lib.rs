@@ -42,10 +42,16 @@ pub fn gpt(data: &[u8]) {
 /// a CRC, so this reaches the checks behind them.
 pub fn gpt_crc_fixed(data: &[u8]) {
     let mut disk = data.to_vec();
-    if let Some(backup) = fix_gpt_header(&mut disk, 1) {
-        fix_gpt_header(&mut disk, backup);
-    }
+    fix_gpt_crcs(&mut disk);
     gpt(&disk);
+}
+
+/// Make the primary GPT header's CRCs right, then those of the backup header it points
+/// at, in place (for crafting disks whose other fields are wrong on purpose).
+pub fn fix_gpt_crcs(disk: &mut [u8]) {
+    if let Some(backup) = fix_gpt_header(disk, 1) {
+        fix_gpt_header(disk, backup);
+    }
 }
 
 /// Largest entry array whose CRC the harness recomputes (the reader has its own bound).
