@@ -182,7 +182,7 @@ fn build_again_and_compare(
     // and the initrd are made anew from the same .debs, so the comparison covers
     // mmdebstrap, the packages' scripts and dracut too, not only the steps after them.
     let cache = again.path().join("cache");
-    seed_package_cache(&args.cache.join("debs"), &cache.join("debs"))?;
+    stela_build::reproducible::seed_package_cache(&args.cache.join("debs"), &cache.join("debs"))?;
     let exe = std::env::current_exe().context("finding the stela executable")?;
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c")
@@ -265,29 +265,4 @@ fn build_again_and_compare(
     } else {
         Outcome::CheckFailed
     })
-}
-
-/// Fill `to` (created) with the .deb files of `from`: hard links where both are on one
-/// file system, copies otherwise.
-fn seed_package_cache(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let entries = match std::fs::read_dir(from) {
-        Ok(e) => e,
-        // A first build that downloaded nothing into this cache: the second downloads.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", from.display())),
-    };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
-        let name = entry.file_name();
-        if !name.to_string_lossy().ends_with(".deb") {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if std::fs::hard_link(&src, &dst).is_err() {
-            std::fs::copy(&src, &dst)
-                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-        }
-    }
-    Ok(())
 }
