@@ -54,7 +54,7 @@ mod tests {
         assert_eq!(
             args,
             format!(
-                "usrhash={} mount.usrfstype=erofs systemd.verity_usr_options=root-hash-signature=base64:c2ln dm_verity.require_signatures=1 rw systemd.firstboot=off systemd.machine_id=firmware systemd.import_credentials=no",
+                "usrhash={} mount.usrfstype=erofs systemd.verity_usr_options=root-hash-signature=base64:c2ln dm_verity.require_signatures=1 rw systemd.firstboot=off systemd.machine_id=firmware systemd.import_credentials=no systemd.ssh_auto=no",
                 "cd".repeat(32)
             )
         );

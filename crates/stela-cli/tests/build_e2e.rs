@@ -498,6 +498,10 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     assert_eq!(r["machine_id"], UUID.replace('-', ""));
     assert_eq!(r["multi_user"], "active");
     assert_eq!(r["ssh_active"], "active");
+    // The recipe names no host key types: Ed25519 alone is made (no RSA key, whose making
+    // holds up a first boot under TCG), and sshd's effective configuration offers it alone.
+    assert_eq!(r["ssh_host_key_files"], "ssh_host_ed25519_key");
+    assert_eq!(r["sshd_host_keys"], "/etc/ssh/ssh_host_ed25519_key");
     let key1 = r["ssh_host_key"].clone();
     assert!(key1.starts_with("SHA256:"), "{key1}");
     let r2 = boot_and_report(&second, UUID2, &dir, "boot2");

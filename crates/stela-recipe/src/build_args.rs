@@ -89,6 +89,13 @@ pub const BUILD_ARGS: &[BuildArg] = &[
         why: "credentials from SMBIOS, fw_cfg or the ESP could add units or configuration \
               from outside the signed image",
     },
+    BuildArg {
+        key: "systemd.ssh_auto",
+        value: BuildValue::Fixed("no"),
+        why: "in a virtual machine systemd-ssh-generator would bind sshd to AF_VSOCK, a \
+              channel the hypervisor controls, and load the vsock drivers on every boot; \
+              sshd listens where the image's own configuration says",
+    },
 ];
 
 /// The build's argument for `key` (compared after turning `-` into `_`, as the kernel

@@ -1,5 +1,7 @@
 //! First-boot answers: what systemd-firstboot would otherwise ask at the console.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use crate::error::InvalidValue;
@@ -175,6 +177,59 @@ impl SshKey {
     }
 }
 
+/// A type of SSH host key that the machine makes for itself at first boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SshHostKeyType {
+    /// Ed25519: fast to make and to use; every OpenSSH since 6.5 (2014) takes it.
+    Ed25519,
+    /// ECDSA on NIST P-256.
+    Ecdsa,
+    /// RSA, 3072 bits (ssh-keygen's default): for clients that know nothing newer. Making
+    /// one takes seconds of CPU at first boot (most of a core for 5 to 10 s under QEMU's
+    /// emulation).
+    Rsa,
+}
+
+impl SshHostKeyType {
+    /// Every type, in the order sshd offers them.
+    pub const ALL: [SshHostKeyType; 3] = [Self::Ed25519, Self::Ecdsa, Self::Rsa];
+
+    /// The name the recipe and `ssh-keygen -t` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::Ecdsa => "ecdsa",
+            Self::Rsa => "rsa",
+        }
+    }
+
+    /// The private key's path on the machine: `/etc/ssh/ssh_host_<type>_key`, where
+    /// `ssh-keygen -A` and Debian's sshd_config put it.
+    pub fn private_key_path(self) -> String {
+        format!("/etc/ssh/ssh_host_{}_key", self.name())
+    }
+
+    /// Checks `s`.
+    pub fn parse(s: &str) -> Result<SshHostKeyType, InvalidValue> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                InvalidValue(format!(
+                    "{s:?} is not an SSH host key type; one of {}",
+                    Self::ALL.map(Self::name).join(", ")
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for SshHostKeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What the first boot is told, so that it never waits at the console.
 ///
 /// The build writes these answers into the image (as `systemd-firstboot --root` would)
@@ -194,6 +249,9 @@ pub struct Firstboot {
     /// `/root/.ssh/authorized_keys` at first boot, since root's home is on the root
     /// partition).
     pub root_ssh_keys: Vec<SshKey>,
+    /// The SSH host keys each machine makes at its first boot (when openssh-server is
+    /// installed), and the only ones sshd offers; default Ed25519 alone.
+    pub ssh_host_keys: BTreeSet<SshHostKeyType>,
 }
 
 impl Default for Firstboot {
@@ -204,6 +262,7 @@ impl Default for Firstboot {
             timezone: Timezone::utc(),
             root_password_hashed: None,
             root_ssh_keys: Vec::new(),
+            ssh_host_keys: BTreeSet::from([SshHostKeyType::Ed25519]),
         }
     }
 }
@@ -250,5 +309,8 @@ mod tests {
         assert!(SshKey::parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me@host").is_ok());
         assert!(SshKey::parse("ssh-dss AAAAB3NzaC1kc3MAAACBAP me@host").is_err());
         assert!(SshKey::parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\nx").is_err());
+        assert_eq!(SshHostKeyType::parse("rsa").ok(), Some(SshHostKeyType::Rsa));
+        assert!(SshHostKeyType::parse("dsa").is_err());
+        assert!(SshHostKeyType::parse("ED25519").is_err());
     }
 }

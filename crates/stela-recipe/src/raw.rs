@@ -102,6 +102,7 @@ pub(crate) struct RawFirstboot {
     pub timezone: Option<Text>,
     pub root_password_hashed: Option<Text>,
     pub root_ssh_keys: Option<Vec<Text>>,
+    pub ssh_host_keys: Option<Spanned<Vec<Text>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,7 +7,7 @@ use crate::cmdline::KernelCmdline;
 use crate::content::{Content, Language};
 use crate::debian::{Architecture, Component, Mirror, Snapshot, Suite};
 use crate::error::{InvalidValue, Location, Problem, ProblemKind};
-use crate::firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshKey, Timezone};
+use crate::firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshHostKeyType, SshKey, Timezone};
 use crate::model::{
     Boot, Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
     RootPartition, Units, MIN_ESP_SIZE, MIN_USR_SIZE,
@@ -595,6 +595,24 @@ fn firstboot(v: &mut Validator<'_>, raw: RawFirstboot) -> Firstboot {
         raw.root_ssh_keys.as_ref(),
         SshKey::parse,
     );
+    if let Some(types) = &raw.ssh_host_keys {
+        let parsed = v.list(
+            "firstboot.ssh_host_keys",
+            Some(types.get_ref()),
+            SshHostKeyType::parse,
+        );
+        if types.get_ref().is_empty() {
+            let loc = v.at(types.span().start);
+            v.report(
+                ProblemKind::Value,
+                "firstboot.ssh_host_keys",
+                loc,
+                "is empty: sshd would have no host key; name at least one type (ed25519, ecdsa, rsa)",
+            );
+        } else if parsed.len() == types.get_ref().len() {
+            f.ssh_host_keys = parsed.into_iter().collect();
+        }
+    }
     f
 }
 

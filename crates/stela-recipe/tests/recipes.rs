@@ -324,6 +324,12 @@ fn invalid_recipes_report_every_problem_with_its_field() {
                     Some(9),
                     "is not an OpenSSH public key line",
                 ),
+                (
+                    Value,
+                    "firstboot.ssh_host_keys[1]",
+                    Some(10),
+                    "\"dsa\" is not an SSH host key type; one of ed25519, ecdsa, rsa",
+                ),
             ],
         ),
         (
@@ -538,6 +544,19 @@ fn full_recipe_keeps_every_value() {
         .as_ref()
         .is_some_and(|h| h.as_str().starts_with("$y$j9T$")));
     assert_eq!(f.root_ssh_keys.len(), 1);
+    assert_eq!(
+        f.ssh_host_keys.iter().map(|t| t.name()).collect::<Vec<_>>(),
+        ["ed25519", "rsa"]
+    );
+    assert_eq!(
+        Recipe::default_recipe()
+            .firstboot()
+            .ssh_host_keys
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>(),
+        ["ed25519"]
+    );
 
     // Choices imply packages: arm64 kernel, btrfs-progs, TPM2 libraries, locales,
     // tzdata, openssh-server.
@@ -643,7 +662,7 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
         .any(|p| p.as_str() == "dracut"));
     assert_eq!(
         a.cache_key().to_string(),
-        "b5230d6072de121f190b416d77b87c46be7d112639cb28b9bedf7eb7b47d773d"
+        "2f5c0d1d93064557c1c252c876a17aa373d83ed035e16654af1fed5f996ba3bf"
     );
 
     let with = |from: &str, to: &str| {

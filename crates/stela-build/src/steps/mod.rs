@@ -19,6 +19,7 @@ pub mod rootfs;
 pub mod sbom;
 pub mod secrets;
 pub mod sources;
+pub mod ssh_host_keys;
 pub mod uki;
 pub mod uptodate;
 pub mod usr;

@@ -6,7 +6,8 @@
 //! in every update artifact, so every machine built from the image would share them and
 //! anyone who downloads an update would hold them. They are removed here; each machine
 //! makes its own at first boot on the read-write root partition (sshd-keygen.service for
-//! the host keys, systemd for the machine ID, seed and credential key).
+//! the host keys, see [`super::ssh_host_keys`]; systemd for the machine ID, seed and
+//! credential key).
 
 use std::io::Read;
 use std::path::Path;
@@ -27,28 +28,7 @@ pub const MACHINE_SECRETS: &[&str] = &[
     "var/lib/sgml-base/supercatalog.old",
 ];
 
-/// Debian's sshd-keygen.service runs only when systemd thinks this is the first boot
-/// (`ConditionFirstBoot=yes`); a first boot interrupted before it ran, or a root
-/// partition that kept /etc but lost its keys, would leave sshd without host keys. Run
-/// it whenever a key is missing instead; `ssh-keygen -A` makes only the missing ones.
-const SSHD_KEYGEN_DROPIN: &str = "\
-# stela: make the host keys on the read-write /etc whenever one is missing, not only on
-# systemd's first boot. The image carries no host key (every machine makes its own).
-[Unit]
-ConditionFirstBoot=
-ConditionPathIsReadWrite=/etc/ssh
-ConditionPathIsSymbolicLink=!/etc/ssh
-ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key
-ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key
-ConditionPathExists=|!/etc/ssh/ssh_host_rsa_key
-";
-
-/// Where the drop-in goes.
-pub const SSHD_KEYGEN_DROPIN_PATH: &str =
-    "usr/lib/systemd/system/sshd-keygen.service.d/50-stela-missing-keys.conf";
-
-/// Remove every [`MACHINE_SECRETS`] file from `tree`, and make sure the host keys are
-/// generated at boot when openssh-server is installed.
+/// Remove every [`MACHINE_SECRETS`] file from `tree`.
 pub fn remove(tree: &Path) -> anyhow::Result<()> {
     for pattern in MACHINE_SECRETS {
         let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
@@ -62,24 +42,6 @@ pub fn remove(tree: &Path) -> anyhow::Result<()> {
                     .with_context(|| format!("removing {}", path.display()))?;
             }
         }
-    }
-    if tree
-        .join("usr/lib/systemd/system/sshd-keygen.service")
-        .is_file()
-    {
-        let path = tree.join(SSHD_KEYGEN_DROPIN_PATH);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&path, SSHD_KEYGEN_DROPIN)
-            .with_context(|| format!("writing {}", path.display()))?;
-    } else if tree.join("usr/sbin/sshd").exists() {
-        bail!(
-            "openssh-server is installed but {} is missing: nothing would make the host \
-             keys at first boot",
-            tree.join("usr/lib/systemd/system/sshd-keygen.service")
-                .display()
-        );
     }
     Ok(())
 }
@@ -190,7 +152,6 @@ mod tests {
             "etc/ssh/sshd_config",
             "etc/machine-id",
             "var/lib/systemd/random-seed",
-            "usr/lib/systemd/system/sshd-keygen.service",
         ] {
             let p = t.join(f);
             std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -202,18 +163,6 @@ mod tests {
         assert!(!t.join("etc/machine-id").exists());
         assert!(!t.join("var/lib/systemd/random-seed").exists());
         assert!(t.join("etc/ssh/sshd_config").exists());
-        let dropin = std::fs::read_to_string(t.join(SSHD_KEYGEN_DROPIN_PATH)).expect("drop-in");
-        assert!(dropin.contains("ConditionFirstBoot=\n"));
-        // A trigger condition puts `|` after the `=` (systemd.unit(5)); before the key
-        // systemd ignores the line as an unknown key and the unit runs unconditionally.
-        let triggers: Vec<&str> = dropin.lines().filter(|l| l.contains("ssh_host_")).collect();
-        assert_eq!(triggers.len(), 3, "{dropin}");
-        assert!(
-            triggers
-                .iter()
-                .all(|l| l.starts_with("ConditionPathExists=|!/etc/ssh/ssh_host_")),
-            "{dropin}"
-        );
     }
 
     #[test]
