@@ -5,13 +5,15 @@
 //!
 //! Three builds of the test recipe (`tests/data/e2e/recipe.toml`, R) and of R plus
 //! `less`: R into cache A; R plus `less` into cache A, which must be layered on R's tree;
-//! R plus `less` into the empty cache B, which must be a full build. The two usr images
-//! are compared byte for byte, and so are the manifests' package lists, the root hashes
-//! and the two trees' dpkg status files.
+//! R plus `less` into the empty cache B, which must be a full build with an initrd dracut
+//! makes anew. The two usr
+//! images and the two UKIs (which carry the initrd) are compared byte for byte, and so
+//! are the manifests' package lists, the root hashes and the two trees' dpkg status
+//! files.
 //!
-//! The caches share the machine's package and initrd caches (`STELA_CACHE`, default
-//! /var/cache/stela/build), and nothing else: both package trees are made here. Files
-//! of the last run stay in `target/tmp/e2e/layer/`.
+//! The caches share the machine's package cache (`STELA_CACHE`, default
+//! /var/cache/stela/build), and nothing else: both package trees and all initrds are made
+//! here. Files of the last run stay in `target/tmp/e2e/layer/`.
 
 mod common;
 
@@ -34,14 +36,12 @@ fn rootfs_key(recipe: &Path) -> String {
         .to_string()
 }
 
-/// A build cache of its own whose package and initrd caches are the machine's.
+/// A build cache of its own whose package cache is the machine's.
 fn cache(dir: &Path, shared: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("rootfs")).expect("creating the cache");
-    for sub in ["debs", "initrd"] {
-        let target = shared.join(sub);
-        std::fs::create_dir_all(&target).expect("creating the shared cache");
-        std::os::unix::fs::symlink(&target, dir.join(sub)).expect("linking the shared cache");
-    }
+    let target = shared.join("debs");
+    std::fs::create_dir_all(&target).expect("creating the shared cache");
+    std::os::unix::fs::symlink(&target, dir.join("debs")).expect("linking the shared cache");
     dir.to_owned()
 }
 
@@ -149,6 +149,11 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
 
     let full = build(&plus, &keys, &b, &dir.join("out-full"));
     assert_eq!(step(&full, "rootfs")["cached"], false);
+    assert_eq!(
+        step(&full, "initrd")["cached"],
+        false,
+        "dracut must run for the full build"
+    );
     let made_full = json(&b.join("rootfs").join(format!("{plus_key}.made.json")));
     assert!(made_full["base"].is_null(), "{made_full}");
 
@@ -182,6 +187,24 @@ fn a_layered_tree_gives_the_usr_image_of_a_full_build() {
             first_difference(&x, &y)
         );
     }
+    // The UKIs (kernel, command line with the root hash, initrd), byte for byte: dracut
+    // makes the same initrd in the layered tree as in the full one.
+    let uki = |out: &str| {
+        let m = json(&dir.join(out).join("manifest.json"));
+        let (Some(name), Some(version)) = (m["name"].as_str(), m["version"].as_str()) else {
+            panic!("no name or version in {m}")
+        };
+        let name = format!("{name}_{version}.efi");
+        std::fs::read(dir.join(out).join(&name)).expect("reading the UKI")
+    };
+    let (uki_layered, uki_full) = (uki("out-layered"), uki("out-full"));
+    assert!(
+        uki_layered == uki_full,
+        "the layered build's UKI differs from the full build's ({} and {} bytes, first difference at byte {})",
+        uki_layered.len(),
+        uki_full.len(),
+        first_difference(&uki_layered, &uki_full)
+    );
     let m_layered = json(&dir.join("out-layered/manifest.json"));
     let m_full = json(&dir.join("out-full/manifest.json"));
     assert_eq!(m_layered["root_hash"], m_full["root_hash"]);
