@@ -48,3 +48,16 @@ fn build_refuses_an_out_directory_it_did_not_make_and_keeps_its_files() {
     assert!(String::from_utf8_lossy(&dot.stderr).contains("not made by"));
     assert!(precious.is_file());
 }
+
+/// The e2e tests read what a machine reports from its console, where the kernel may
+/// write a message between a report's value and the end of its line.
+#[test]
+fn a_report_value_loses_a_kernel_message_the_console_put_after_it() {
+    let log = "STELA-E2E b9.status={\"a\": [1, 2]}[   75.983446] powernow_k8: Power state transitions not supported\r\n\
+               STELA-E2E plain=x [not a stamp] y\r\n\
+               STELA-E2E drm={}[   32.972085] [drm] Found bochs VGA, ID 0xb0c5.\n";
+    let r = common::report(log);
+    assert_eq!(r["b9.status"], "{\"a\": [1, 2]}");
+    assert_eq!(r["plain"], "x [not a stamp] y");
+    assert_eq!(r["drm"], "{}");
+}

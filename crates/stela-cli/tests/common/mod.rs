@@ -156,8 +156,36 @@ pub fn report(log: &str) -> std::collections::BTreeMap<String, String> {
     log.lines()
         .filter_map(|l| l.split_once("STELA-E2E ").map(|(_, r)| r))
         .filter_map(|r| r.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim_end_matches('\r').to_owned()))
+        .map(|(k, v)| {
+            let v = v.trim_end_matches('\r');
+            (k.trim().to_owned(), without_kernel_message(v).to_owned())
+        })
         .collect()
+}
+
+/// `value` without a kernel message that the console put between it and its line's end
+/// (`...}[   75.983446] powernow_k8: ...`): the kernel writes to the console as soon as
+/// it logs, between two writes of a program, and the drivers udev loads late in a boot
+/// log while the test units report.
+fn without_kernel_message(value: &str) -> &str {
+    let mut end = value.len();
+    while let Some(start) = value[..end].rfind('[') {
+        let rest = &value[start + 1..];
+        let stamp = rest.split_once("] ").map(|(s, _)| s.trim_start());
+        let is_stamp = stamp.is_some_and(|s| {
+            s.split_once('.').is_some_and(|(secs, micros)| {
+                !secs.is_empty()
+                    && secs.bytes().all(|b| b.is_ascii_digit())
+                    && micros.len() == 6
+                    && micros.bytes().all(|b| b.is_ascii_digit())
+            })
+        });
+        if is_stamp {
+            return &value[..start];
+        }
+        end = start;
+    }
+    value
 }
 
 /// The JSON a machine reported under `key` (see [`report`]); panics naming the key.
