@@ -186,8 +186,8 @@ pub enum SshHostKeyType {
     /// ECDSA on NIST P-256.
     Ecdsa,
     /// RSA, 3072 bits (ssh-keygen's default): for clients that know nothing newer. Making
-    /// one takes seconds of CPU at first boot (most of a core for 5 to 10 s under QEMU's
-    /// emulation).
+    /// one at first boot takes under a second of CPU on hardware, most of a core for 5 to
+    /// 10 s under QEMU's emulation.
     Rsa,
 }
 

@@ -9,9 +9,10 @@
 //! - It runs whenever a key of a named type is missing: a first boot cut off before it
 //!   ran, or a root partition that kept /etc but lost its keys, would otherwise leave
 //!   sshd without host keys for good.
-//! - It makes only the named types. An RSA key takes most of a core for 5 to 10 s of the
-//!   first boot under QEMU's emulation (a second on hardware), while the login prompt and
-//!   every other first-boot unit wait for the CPU; Ed25519 takes milliseconds.
+//! - It makes only the named types. An RSA key takes most of a core for 5 to 10 s of
+//!   the first boot under QEMU's emulation (under a second on hardware), while the login
+//!   prompt and every other first-boot unit wait for the CPU; Ed25519 takes
+//!   milliseconds.
 //!
 //! sshd is told to offer exactly these keys by `HostKey` lines in
 //! `/etc/ssh/sshd_config.d/` (Debian's sshd_config includes that directory first). The
