@@ -125,6 +125,13 @@ fn try_case(case: &Case, kind: &str, root: &Path, dir: &Path) -> (i32, String) {
         .replace(&dir.display().to_string(), ".")
         .replace(&format!("{}/", root.display()), "");
     let line = line.trim_start_matches("stela: ").to_owned();
+    // The key files are made anew for each run, and their DER sizes vary by a byte or two
+    // with the random keys: sizes in a message about an authenticated variable vary too.
+    let line = if line.contains("AuthInfo.Hdr.dwLength") {
+        mask_numbers(&line)
+    } else {
+        line
+    };
     if code == 0 && (kind == "corrupted" || kind == "empty") {
         // A command that only lists what a file holds may not read the changed bytes,
         // and an empty signature list is a valid (empty) one; every command that checks
@@ -302,4 +309,26 @@ fn every_bad_input_gets_a_non_zero_exit_and_a_message_naming_the_file() {
         committed == table,
         "docs/bad-input.md is not what the commands print now; run STELA_BLESS=1 cargo test -p stela-cli --test bad_input and review the change:\n{table}"
     );
+}
+
+/// `line` with every run of digits of two or more replaced by `N`.
+fn mask_numbers(line: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in line.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 2 {
+            out.push('N');
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
 }
