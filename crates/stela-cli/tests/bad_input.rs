@@ -132,6 +132,13 @@ fn try_case(case: &Case, kind: &str, root: &Path, dir: &Path) -> (i32, String) {
     } else {
         line
     };
+    // The same for the length of a half signed file: its signature's size follows the key.
+    let line = match line.split_once("past the end of the file (") {
+        Some((head, tail)) if tail.ends_with(" bytes)") => {
+            format!("{head}past the end of the file (N bytes)")
+        }
+        _ => line,
+    };
     if code == 0 && (kind == "corrupted" || kind == "empty") {
         // A command that only lists what a file holds may not read the changed bytes,
         // and an empty signature list is a valid (empty) one; every command that checks
