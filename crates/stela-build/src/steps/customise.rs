@@ -39,7 +39,8 @@ pub fn run(recipe: &Recipe, tree: &Path) -> anyhow::Result<Vec<(String, String)>
     installed_packages(tree)
 }
 
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Write `text` to `path`, making its directory first.
+pub(crate) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

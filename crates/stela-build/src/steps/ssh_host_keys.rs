@@ -25,6 +25,8 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use stela_recipe::SshHostKeyType;
 
+use super::customise::write;
+
 /// Where the drop-in for sshd-keygen.service goes.
 pub const KEYGEN_DROPIN_PATH: &str =
     "usr/lib/systemd/system/sshd-keygen.service.d/50-stela-host-keys.conf";
@@ -100,13 +102,6 @@ pub fn install(tree: &Path, types: &BTreeSet<SshHostKeyType>) -> anyhow::Result<
     }
     std::os::unix::fs::symlink(format!("/{SSHD_HOST_KEYS_PATH}"), &link)
         .with_context(|| format!("linking {}", link.display()))
-}
-
-fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
