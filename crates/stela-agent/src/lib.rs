@@ -18,6 +18,7 @@ mod runtime;
 mod source;
 mod status;
 mod transport;
+mod update_hooks;
 
 pub use device::{
     read_disk, DeviceConfig, EspAccess, RunningSystem, IMAGE_CONFIG, LOCAL_CONFIG, STATE_DIR,

@@ -313,7 +313,10 @@ fn run_once(
         &system.esp,
         config.tries,
     )
-    .map(RunOutcome::Installed)
+    .map(|report| {
+        crate::update_hooks::request(std::path::Path::new("/"));
+        RunOutcome::Installed(report)
+    })
 }
 
 /// Offer or stage `release`'s boot loader if it differs from the default copy's and did

@@ -287,6 +287,67 @@ fn check_no_secrets(usr: &Path, dir: &Path, cache: &Path, rootfs_key: &str) {
         .join("share/factory/etc/ssh/sshd_config")
         .is_file());
     check_content(&extracted, cache);
+    check_presets(&extracted, dir);
+}
+
+/// systemd applies the preset files at a first boot (enable-only). With the image's own
+/// preset file it enables nothing; without it, Debian's presets would enable units the
+/// build left disabled. Checked offline with the host's `systemctl --root`, on the usr
+/// image's units and presets and its factory /etc.
+fn check_presets(extracted: &Path, dir: &Path) {
+    let root = dir.join("preset-root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+    for from in ["lib/systemd/system", "lib/systemd/system-preset"] {
+        run_ok(
+            std::process::Command::new("cp")
+                .arg("-a")
+                .arg(extracted.join(from))
+                .arg(root.join("usr/lib/systemd")),
+        );
+    }
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(extracted.join("share/factory/etc"))
+            .arg(root.join("etc")),
+    );
+    let links = |root: &Path| {
+        let out = run_ok(
+            std::process::Command::new("find")
+                .arg(root.join("etc/systemd/system"))
+                .args(["-type", "l"]),
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    let preset_all = |root: &Path| {
+        run_ok(
+            std::process::Command::new("systemctl")
+                .arg(format!("--root={}", root.display()))
+                .args(["preset-all", "--preset-mode=enable-only"]),
+        );
+    };
+    let built = links(&root);
+    preset_all(&root);
+    assert_eq!(
+        links(&root),
+        built,
+        "a first boot's presets changed the units"
+    );
+    // The fault the preset file prevents: Debian's presets alone enable more.
+    std::fs::remove_file(root.join("usr/lib/systemd/system-preset/00-stela.preset")).unwrap();
+    preset_all(&root);
+    let without = links(&root);
+    assert!(
+        without.len() > built.len(),
+        "without stela's preset file the presets should enable units: {without:?}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// The recipe's `[content]` defaults: no documentation, man pages or translations in
@@ -502,6 +563,15 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     // holds up a first boot under TCG), and sshd's effective configuration offers it alone.
     assert_eq!(r["ssh_host_key_files"], "ssh_host_ed25519_key");
     assert_eq!(r["sshd_host_keys"], "/etc/ssh/ssh_host_ed25519_key");
+    // The first boot rebuilt none of the caches the build made: systemd found /etc and
+    // /var up to date with /usr (the same time stamp), and the caches are there.
+    assert_eq!(r["needs_update"], "no no no", "{r:?}");
+    let stamps: Vec<&str> = r["update_stamps"].split_whitespace().collect();
+    assert_eq!(stamps.len(), 3, "{r:?}");
+    assert!(stamps.iter().all(|s| *s == stamps[0]), "{r:?}");
+    assert_eq!(r["ld_so_cache"], "present");
+    let catalog: u32 = r["catalog"].parse().unwrap_or(0);
+    assert!(catalog > 100, "the journal's catalog is empty: {r:?}");
     let key1 = r["ssh_host_key"].clone();
     assert!(key1.starts_with("SHA256:"), "{key1}");
     let r2 = boot_and_report(&second, UUID2, &dir, "boot2");

@@ -34,6 +34,7 @@ pub fn run(recipe: &Recipe, tree: &Path) -> anyhow::Result<Vec<(String, String)>
     os_release(recipe, tree)?;
     super::secrets::remove(tree)?;
     super::ssh_host_keys::install(tree, &recipe.firstboot().ssh_host_keys)?;
+    super::first_boot::prepare(tree)?;
     super::secrets::refuse_private_keys(tree)?;
     factory_etc(tree)?;
     installed_packages(tree)

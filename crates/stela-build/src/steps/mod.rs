@@ -7,6 +7,7 @@ pub mod content;
 pub mod customise;
 pub mod disk;
 pub mod esp;
+pub mod first_boot;
 pub mod freshness;
 pub mod initrd;
 pub mod keys;
