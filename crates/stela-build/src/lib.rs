@@ -131,21 +131,26 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         .with_context(|| format!("creating {}", out_parent.display()))?;
     std::fs::create_dir_all(&opts.cache)
         .with_context(|| format!("creating the cache {}", opts.cache.display()))?;
+    // Absolute from here on: the tools the steps run (apt, md5sum, dpkg in a chroot) take
+    // paths relative to directories of their own, and a relative `--cache` sent the
+    // layered install to the full build.
+    let cache = std::path::absolute(&opts.cache)
+        .with_context(|| format!("making the cache path {} absolute", opts.cache.display()))?;
     let stage = tempfile::Builder::new()
         .prefix(".stela-build-")
         .tempdir_in(&out_parent)
         .with_context(|| format!("creating a staging directory in {}", out_parent.display()))?;
     let work = tempfile::Builder::new()
         .prefix("work-")
-        .tempdir_in(&opts.cache)
-        .with_context(|| format!("creating a work directory in {}", opts.cache.display()))?;
+        .tempdir_in(&cache)
+        .with_context(|| format!("creating a work directory in {}", cache.display()))?;
 
     let mut timer = Timer {
         reporter,
         timings: Vec::new(),
     };
     let recipe = &opts.recipe;
-    let rootfs = timer.step("rootfs", || steps::rootfs::ensure(recipe, &opts.cache))?;
+    let rootfs = timer.step("rootfs", || steps::rootfs::ensure(recipe, &cache))?;
     let inputs = steps::uptodate::inputs_digest(recipe, &rootfs, &opts.keys)?;
     if !opts.force {
         if let Some(manifest) = steps::uptodate::check(&out, &inputs) {
@@ -172,7 +177,7 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
         steps::customise::run(recipe, &tree).map(|p| (p, false))
     })?;
     let initrd = timer.step("initrd", || {
-        steps::initrd::build(recipe, &tree, &opts.cache, work.path())
+        steps::initrd::build(recipe, &tree, &cache, work.path())
     })?;
     let stripped = timer.step("strip", || {
         steps::buildtools::strip(recipe, &tree).map(|s| (s, false))

@@ -41,7 +41,11 @@ impl AptConfig {
         lists: &Path,
         srcpkgcache: &Path,
     ) -> anyhow::Result<AptConfig> {
+        // apt takes a relative `Dir::State::*` as relative to `Dir`: every path is made
+        // absolute (a cache given as `--cache cache` left apt without its lists).
         let q = |p: &Path| -> anyhow::Result<String> {
+            let p = std::path::absolute(p)
+                .with_context(|| format!("{}: making the path absolute", p.display()))?;
             let s = p
                 .to_str()
                 .with_context(|| format!("{}: not UTF-8, apt cannot be told", p.display()))?;
@@ -69,7 +73,8 @@ impl AptConfig {
         std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
         Ok(AptConfig {
             file: file.to_owned(),
-            root: root.to_owned(),
+            root: std::path::absolute(root)
+                .with_context(|| format!("{}: making the path absolute", root.display()))?,
         })
     }
 
@@ -258,6 +263,23 @@ pub fn conffiles(text: &str, packages: &[String]) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_reach_apt_absolute() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("apt.conf");
+        let rel = Path::new("cache/rootfs/x");
+        let conf = AptConfig::write(&file, rel, "amd64", rel, rel, rel, rel).unwrap();
+        assert!(conf.root.is_absolute());
+        let text = std::fs::read_to_string(&file).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        for line in text.lines().filter(|l| l.starts_with("Dir")) {
+            if line.starts_with("Dir::Cache::pkgcache") {
+                continue;
+            }
+            assert!(line.contains(&format!("\"{}/", cwd.display())), "{line}");
+        }
+    }
 
     #[test]
     fn simulation_lines_are_read_in_order() {
