@@ -106,6 +106,16 @@ impl<'a> Timer<'a> {
         });
         Ok(value)
     }
+
+    /// Report a step that ran on another thread and took `elapsed`.
+    fn record(&mut self, name: &str, elapsed: Duration, cached: bool) {
+        self.reporter.step_finished(name, elapsed, cached);
+        self.timings.push(StepTiming {
+            step: name.to_owned(),
+            seconds: elapsed.as_secs_f64(),
+            cached,
+        });
+    }
 }
 
 /// Run the whole pipeline.
@@ -176,24 +186,43 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     let packages = timer.step("customise", || {
         steps::customise::run(recipe, &tree).map(|p| (p, false))
     })?;
-    let initrd = timer.step("initrd", || {
-        steps::initrd::build(recipe, &tree, &cache, work.path())
-    })?;
-    let stripped = timer.step("strip", || {
-        steps::buildtools::strip(recipe, &tree).map(|s| (s, false))
-    })?;
+    // The initrd (dracut in the tree's chroot, mostly one core) and the usr image with
+    // its hash tree read the same tree and write different places (/var/tmp of the tree,
+    // the staging directory); side by side they take the time of the longer one.
+    timer.reporter.step_started("initrd");
+    let (initrd, usr_side) = std::thread::scope(|scope| {
+        let initrd = scope.spawn(|| {
+            let started = Instant::now();
+            steps::initrd::build(recipe, &tree, &cache, work.path())
+                .map(|(path, cached)| (path, cached, started.elapsed()))
+                .context("step initrd")
+        });
+        let usr_side = (|| {
+            let stripped = timer.step("strip", || {
+                steps::buildtools::strip(recipe, &tree).map(|s| (s, false))
+            })?;
+            let usr = timer.step("usr", || {
+                let usr = stage.path().join(steps::usr::FILE);
+                steps::usr::build(recipe, &tree, &stripped.usr_exclusions, &usr).map(|u| (u, false))
+            })?;
+            let verity = timer.step("verity", || {
+                steps::verity::build(recipe, &usr, stage.path(), &keys).map(|v| (v, false))
+            })?;
+            anyhow::Ok((stripped, usr, verity))
+        })();
+        let initrd = initrd
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("step initrd: the thread panicked")));
+        (initrd, usr_side)
+    });
+    let (initrd, initrd_cached, initrd_secs) = initrd?;
+    timer.record("initrd", initrd_secs, initrd_cached);
+    let (stripped, usr, verity) = usr_side?;
     let shipped: Vec<(String, String)> = packages
         .iter()
         .filter(|(name, _)| !stripped.not_shipped.contains(name))
         .cloned()
         .collect();
-    let usr = timer.step("usr", || {
-        let usr = stage.path().join(steps::usr::FILE);
-        steps::usr::build(recipe, &tree, &stripped.usr_exclusions, &usr).map(|u| (u, false))
-    })?;
-    let verity = timer.step("verity", || {
-        steps::verity::build(recipe, &usr, stage.path(), &keys).map(|v| (v, false))
-    })?;
     let uki = timer.step("uki", || {
         steps::uki::build(recipe, &tree, &initrd, &verity, &keys, stage.path()).map(|u| (u, false))
     })?;

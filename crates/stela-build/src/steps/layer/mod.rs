@@ -386,16 +386,23 @@ impl<'a> Layer<'a> {
         let base_list: Vec<String> = self.base.packages.iter().cloned().collect();
         let base_list = self.packages(&base_list)?;
         // Side by side (each is ~2 s of apt's resolver on one core), each with its own
-        // binary cache of the lists so that neither waits for or overwrites the other's.
-        let (full, base_plan) = std::thread::scope(|s| {
+        // binary cache of the lists so that neither waits for or overwrites the other's;
+        // and the install with them (dpkg, about as long again): it works in the overlay
+        // that the simulations only read (their dpkg status is the base's essential one),
+        // and its result is used only if they agree with it below.
+        let (full, base_plan, installed) = std::thread::scope(|s| {
             let full = s.spawn(|| full_conf.simulate(&full_list));
-            let base = base_conf.simulate(&base_list);
-            let full = full
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the apt-get --simulate thread panicked")));
-            (full, base)
+            let base = s.spawn(|| base_conf.simulate(&base_list));
+            let installed = self.install();
+            let joined = |t: std::thread::ScopedJoinHandle<'_, anyhow::Result<Vec<apt::Step>>>| {
+                t.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("an apt-get --simulate thread panicked"))
+                })
+            };
+            (joined(full), joined(base), installed)
         });
         let (full, base_plan) = (full?, base_plan?);
+        installed?;
         let mut expected = essential.clone();
         for step in &full {
             match (&step.action, &step.version) {
@@ -430,10 +437,7 @@ impl<'a> Layer<'a> {
             ));
         }
 
-        phases.mark("simulate");
-        // The install, mmdebstrap's way.
-        self.install()?;
-        phases.mark("install");
+        phases.mark("simulate and install");
         let installed = apt::installed(&self.merged.join("var/lib/dpkg/status"))?;
         if installed != expected {
             let diff: Vec<String> = expected
@@ -592,12 +596,8 @@ impl<'a> Layer<'a> {
             status,
             extended_states.unwrap_or(&none),
             &self.lists,
-            // The install reuses the full simulation's.
-            &self.work.join(if name == "base" {
-                "srcpkgcache-base.bin"
-            } else {
-                "srcpkgcache.bin"
-            }),
+            // One each: the three apt runs are side by side.
+            &self.work.join(format!("srcpkgcache-{name}.bin")),
         )
     }
 
