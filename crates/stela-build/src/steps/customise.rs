@@ -142,6 +142,7 @@ fn units(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {
             "masking systemd-boot-update.service",
         )?;
     }
+    super::random_seed::install(tree)?;
     for unit in units.disable() {
         run::in_tree(
             tree,

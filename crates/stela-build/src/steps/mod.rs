@@ -16,6 +16,7 @@ pub mod layer;
 pub mod overlay;
 pub mod provenance;
 pub mod publish;
+pub mod random_seed;
 pub mod rootfs;
 pub mod sbom;
 pub mod secrets;
