@@ -477,6 +477,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     for file in [
         "usr/lib/systemd/system/stela-factory-etc.service",
         r"usr/lib/systemd/system/dev-gpt\x2dauto\x2droot.device.d/stela-first-boot.conf",
+        "usr/lib/systemd/system/systemd-repart.service.d/stela-mkfs.conf",
         "usr/lib/initrd-release",
     ] {
         assert!(
@@ -575,6 +576,10 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     // The stock seed unit is masked; stela's wrote the seed on the ESP after the boot
     // (the image's ESP has none: every machine makes its own).
     assert_eq!(r["random_seed"], "masked success 32", "{r:?}");
+    // The root file system's inode tables were zeroed by mkfs, every group of them.
+    let itable: Vec<&str> = r["root_itable"].split_whitespace().collect();
+    assert_eq!(itable.len(), 2, "{r:?}");
+    assert!(itable[0] != "0" && itable[0] == itable[1], "{r:?}");
     let key1 = r["ssh_host_key"].clone();
     assert!(key1.starts_with("SHA256:"), "{key1}");
     let r2 = boot_and_report(&second, UUID2, &dir, "boot2");

@@ -122,6 +122,23 @@ const ROOT_DEVICE_TIMEOUT: &str = "\
 JobRunningTimeoutSec=5min
 ";
 
+/// How systemd-repart in the initrd makes an ext4 root: with its inode tables zeroed by
+/// mkfs (`lazy_itable_init=0`, which writes zeroes through the block layer's zero-out),
+/// not by the kernel's ext4lazyinit thread after the first mount. Measured under QEMU on
+/// the bench: that thread starts at a random moment in the first 5 s after the mount and
+/// held up the switch to the root file system for 1.2 to 10.8 s (median 3.3 s, 14 first
+/// boots); with the option, 1.4 and 1.9 s, and repart took no longer (0.5 s for a 1 GB
+/// root). The price on real disks is mkfs writing the inode tables at first boot, 16 MB
+/// per GB of root, which the kernel would otherwise write in the background.
+const REPART_MKFS: &str = "\
+# stela: zero the inode tables in mkfs, not in the background after the first mount.
+[Service]
+Environment=SYSTEMD_REPART_MKFS_OPTIONS_EXT4=-Elazy_itable_init=0
+";
+
+/// Its place among the initrd's units.
+const REPART_MKFS_DROPIN: &str = "systemd-repart.service.d/stela-mkfs.conf";
+
 /// The drop-in's unit directory: the device unit of the root the gpt-auto generator
 /// finds (`/dev/gpt-auto-root`).
 const ROOT_DEVICE_DROPIN: &str = "dev-gpt\\x2dauto\\x2droot.device.d/stela-first-boot.conf";
@@ -161,6 +178,7 @@ pub fn cache_key(
     key.update(INITRD_CONFIG);
     key.update(FACTORY_ETC_UNIT);
     key.update(ROOT_DEVICE_TIMEOUT);
+    key.update(REPART_MKFS);
     key.update(ZSTD_LEVEL.to_le_bytes());
     for arg in dracut_args {
         key.update(arg.as_bytes());
@@ -205,6 +223,11 @@ pub fn build(
     }
     std::fs::write(&dropin, ROOT_DEVICE_TIMEOUT)
         .with_context(|| format!("writing {}", dropin.display()))?;
+    let mkfs = units.join(REPART_MKFS_DROPIN);
+    if let Some(dir) = mkfs.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&mkfs, REPART_MKFS).with_context(|| format!("writing {}", mkfs.display()))?;
     let link = wants.join("stela-factory-etc.service");
     std::os::unix::fs::symlink("../stela-factory-etc.service", &link)
         .with_context(|| format!("linking {}", link.display()))?;
