@@ -15,7 +15,7 @@ use super::kmods::ModuleIndex;
 use crate::run;
 
 /// Bump when the initrd's contents change for the same inputs.
-const INITRD_CONFIG: &str = "stela-initrd-v4";
+const INITRD_CONFIG: &str = "stela-initrd-v5";
 
 /// The dracut modules, exactly (`--modules`); dracut adds what they depend on (systemd,
 /// systemd-udevd, systemd-journald, systemd-sysusers, systemd-modules-load,
@@ -95,6 +95,9 @@ const DEVICE_MAPPER_DIR: &str = "kernel/drivers/md";
 /// decompresses at the same speed whatever the level; gzip -9 (dracut's choice in a tree
 /// without zstd) took 7 s for 13.7 MB.
 const ZSTD_LEVEL: i32 = 9;
+
+/// zstd's worker threads for the initrd (see `compress`).
+const ZSTD_WORKERS: u32 = 2;
 
 const FACTORY_ETC_UNIT: &str = "\
 [Unit]
@@ -412,8 +415,9 @@ fn tpm2_libraries(tree: &Path) -> anyhow::Result<Vec<String>> {
     Ok(found)
 }
 
-/// Compress dracut's archive with zstd into `to`. One thread and a fixed level, so the
-/// same archive always gives the same bytes; the checksum lets the kernel catch a
+/// Compress dracut's archive with zstd into `to`. A fixed level and zstd's multi-threaded
+/// mode, whose output does not depend on the worker count, so the same archive always
+/// gives the same bytes; the checksum lets the kernel catch a
 /// damaged initrd. Returns the sizes before and after.
 fn compress(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
     let mut input =
@@ -426,6 +430,10 @@ fn compress(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
     let mut enc = zstd::stream::Encoder::new(std::io::BufWriter::new(output), ZSTD_LEVEL)
         .context("starting zstd")?;
     enc.include_checksum(true).context("zstd checksum")?;
+    // Two workers: 0.7 -> 0.4 s for the 32 MB archive, 7 KB larger. zstd's multi-threaded
+    // output does not depend on the number of workers (one or more), so the initrd is the
+    // same on any machine.
+    enc.multithread(ZSTD_WORKERS).context("zstd workers")?;
     enc.set_pledged_src_size(Some(len))
         .context("zstd content size")?;
     std::io::copy(&mut input, &mut enc)
