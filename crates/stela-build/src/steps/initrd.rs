@@ -130,8 +130,8 @@ JobRunningTimeoutSec=5min
 /// not by the kernel's ext4lazyinit thread after the first mount. Measured under QEMU on
 /// the bench: that thread starts at a random moment in the first 5 s after the mount and
 /// held up the switch to the root file system for 1.2 to 10.8 s (median 3.3 s, 14 first
-/// boots); with the option, 1.4 and 1.9 s, and repart took no longer (0.5 s for a 1 GB
-/// root). The price on real disks is mkfs writing the inode tables at first boot, 16 MB
+/// boots); with the option, 1.4 to 2.6 s in three of four boots (one still stalled, for
+/// a reason not yet found), and repart took no longer (0.5 s for a 1 GB root). The price on real disks is mkfs writing the inode tables at first boot, 16 MB
 /// per GB of root, which the kernel would otherwise write in the background.
 const REPART_MKFS: &str = "\
 # stela: zero the inode tables in mkfs, not in the background after the first mount.
