@@ -220,17 +220,8 @@ pub fn build(
     let unit = units.join("stela-factory-etc.service");
     std::fs::write(&unit, FACTORY_ETC_UNIT)
         .with_context(|| format!("writing {}", unit.display()))?;
-    let dropin = units.join(ROOT_DEVICE_DROPIN);
-    if let Some(dir) = dropin.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&dropin, ROOT_DEVICE_TIMEOUT)
-        .with_context(|| format!("writing {}", dropin.display()))?;
-    let mkfs = units.join(REPART_MKFS_DROPIN);
-    if let Some(dir) = mkfs.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&mkfs, REPART_MKFS).with_context(|| format!("writing {}", mkfs.display()))?;
+    super::customise::write(&units.join(ROOT_DEVICE_DROPIN), ROOT_DEVICE_TIMEOUT)?;
+    super::customise::write(&units.join(REPART_MKFS_DROPIN), REPART_MKFS)?;
     let link = wants.join("stela-factory-etc.service");
     std::os::unix::fs::symlink("../stela-factory-etc.service", &link)
         .with_context(|| format!("linking {}", link.display()))?;
