@@ -23,6 +23,16 @@ pub fn build_args(root_hash: &str, signature_der: &[u8]) -> String {
     args.join(" ")
 }
 
+/// `args` with what `ipe.mode` puts on the command line: `ipe.enforce=0` for `audit`
+/// (IPE logs what the policy denies and allows it), nothing otherwise (the kernel
+/// enforces by default; `off` loads no policy).
+pub fn with_ipe_mode(mut args: String, mode: stela_recipe::IpeMode) -> String {
+    if mode == stela_recipe::IpeMode::Audit {
+        args.push_str(" ipe.enforce=0");
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,7 +40,11 @@ mod tests {
     #[test]
     fn build_arguments_fit_the_reserve_the_recipe_leaves_for_them() {
         // An RSA-4096 signature without certificates is about 660 bytes of DER.
-        let args = build_args(&"ab".repeat(32), &[0u8; 660]);
+        let args = with_ipe_mode(
+            build_args(&"ab".repeat(32), &[0u8; 660]),
+            stela_recipe::IpeMode::Audit,
+        );
+        assert!(args.ends_with(" ipe.enforce=0"), "{args}");
         assert!(
             args.len() <= stela_recipe::BUILD_CMDLINE_RESERVE,
             "{} bytes of build arguments, reserve {}",

@@ -186,6 +186,9 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     let packages = timer.step("customise", || {
         steps::customise::run(recipe, &tree).map(|p| (p, false))
     })?;
+    let initrd_policy = timer.step("ipe", || {
+        steps::ipe::install(recipe, &tree, &keys.db).map(|p| (p, false))
+    })?;
     // The initrd (dracut in the tree's chroot, mostly one core) and the usr image with
     // its hash tree read the same tree and write different places (/var/tmp of the tree,
     // the staging directory); side by side they take the time of the longer one.
@@ -193,7 +196,7 @@ pub fn build(opts: &BuildOptions, reporter: &mut dyn Reporter) -> anyhow::Result
     let (initrd, usr_side) = std::thread::scope(|scope| {
         let initrd = scope.spawn(|| {
             let started = Instant::now();
-            steps::initrd::build(recipe, &tree, &cache, work.path())
+            steps::initrd::build(recipe, &tree, &cache, work.path(), initrd_policy.as_ref())
                 .map(|(path, cached)| (path, cached, started.elapsed()))
                 .context("step initrd")
         });

@@ -45,6 +45,9 @@ enum Command {
     /// Check a signature made for the boot chain.
     #[command(subcommand)]
     Verify(cmd::sign::VerifyCommand),
+    /// IPE policies: what an image loads, signing one, checking one offline.
+    #[command(subcommand)]
+    Ipe(cmd::ipe::IpeCommand),
     /// Unified Kernel Images: assemble a kernel, initrd and command line on systemd's stub.
     #[command(subcommand)]
     Uki(cmd::uki::UkiCommand),
@@ -87,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Keys(c) => cmd::keys::run(c),
         Command::Sign(c) => cmd::sign::run_sign(c),
         Command::Verify(c) => cmd::sign::run_verify(c),
+        Command::Ipe(c) => cmd::ipe::run(c),
         Command::Uki(c) => cmd::uki::run(c),
         Command::Qemu(args) => cmd::qemu::run(args),
         Command::QemuRelay(args) => cmd::qemu::relay(args),

@@ -128,6 +128,28 @@ pub fn sign_detached(
     assemble(signer, encap, None, signature, certs)
 }
 
+/// A signature that carries `data` inside it and signs it directly, without signed
+/// attributes: `openssl smime -sign -binary -nodetach -noattr -outform der`. The Linux
+/// kernel takes IPE policies in this form (`/sys/kernel/security/ipe/new_policy`).
+///
+/// Returns the DER of the PKCS#7 `ContentInfo`.
+pub fn sign_attached(
+    signer: &dyn Signer,
+    data: &[u8],
+    certs: CertificateInclusion,
+) -> Result<Vec<u8>, KeyError> {
+    let signature = signer.sign_sha256(data)?;
+    let content = Any::encode_from(
+        &OctetString::new(data.to_vec()).map_err(KeyError::der("encoding the content"))?,
+    )
+    .map_err(KeyError::der("encoding the content"))?;
+    let encap = EncapsulatedContentInfo {
+        econtent_type: oid::PKCS7_DATA,
+        econtent: Some(content),
+    };
+    assemble(signer, encap, None, signature, certs)
+}
+
 fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, KeyError> {
     Ok(Attribute {
         oid,
@@ -242,6 +264,19 @@ impl SignedMessage {
                     .map_err(KeyError::der("encoding embedded content"))
             })
             .transpose()
+    }
+
+    /// The embedded data of an `id-data` message (the octets of its OCTET STRING), as
+    /// signed; `None` for a detached signature or another content type.
+    pub fn embedded_data(&self) -> Option<&[u8]> {
+        if self.content_type() != oid::PKCS7_DATA {
+            return None;
+        }
+        self.signed
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .map(|c| c.value())
     }
 
     /// The certificates carried in the message.
@@ -440,6 +475,28 @@ mod tests {
             ca: false,
         })
         .expect("generate key")
+    }
+
+    #[test]
+    fn attached_signature_carries_the_data_and_verifies_only_with_the_key() {
+        let s = signer("db");
+        let other = signer("other");
+        let der = sign_attached(&s, b"policy_name=x", CertificateInclusion::Omit).expect("sign");
+        let msg = SignedMessage::from_der(&der).expect("parse");
+        assert_eq!(msg.content_type(), oid::PKCS7_DATA);
+        // The embedded content is an OCTET STRING of the data; verify reads its value.
+        let embedded = msg.embedded_content().expect("content").expect("embedded");
+        assert!(embedded.ends_with(b"policy_name=x"));
+        msg.verify(None, s.certificate()).expect("verify");
+        assert!(msg
+            .verify(None, other.certificate())
+            .unwrap_err()
+            .is_bad_signature());
+        // Deterministic (RSA PKCS#1 v1.5, no signing time): the build is reproducible.
+        assert_eq!(
+            der,
+            sign_attached(&s, b"policy_name=x", CertificateInclusion::Omit).expect("sign")
+        );
     }
 
     #[test]

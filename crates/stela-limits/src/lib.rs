@@ -55,6 +55,13 @@ pub const SETTINGS: Limit = Limit {
     bytes: 4 * MIB,
 };
 
+/// IPE policies, as text or signed PKCS#7 (`stela ipe`): a few KiB; the kernel has no
+/// total limit, stela's parser takes at most 1 MiB of text.
+pub const IPE_POLICY: Limit = Limit {
+    what: "an IPE policy",
+    bytes: 2 * MIB,
+};
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.bytes % MIB == 0 {

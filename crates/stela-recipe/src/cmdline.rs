@@ -82,7 +82,7 @@ const RESERVED: &[(Match, &str)] = &[
     ),
     (
         Match::Prefix("ipe."),
-        "IPE policy enforcement cannot be changed from the command line",
+        "IPE is set by the recipe's `[ipe] mode` (enforce, audit or off)",
     ),
     (
         Match::Exact("lsm"),

@@ -34,6 +34,7 @@ mod debian;
 mod digest;
 mod error;
 mod firstboot;
+mod ipe;
 mod model;
 mod names;
 mod packages;
@@ -57,6 +58,7 @@ pub use debian::{
 pub use digest::{Digest, RootfsInputs};
 pub use error::{InvalidValue, Location, Problem, ProblemKind, RecipeError};
 pub use firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshHostKeyType, SshKey, Timezone};
+pub use ipe::{Ipe, IpeMode};
 pub use model::{
     Boot, Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
     RootPartition, Source, Units, DEFAULT_ESP_SIZE, DEFAULT_ROOT_MIN_SIZE, DEFAULT_USR_SIZE,

@@ -33,6 +33,7 @@ pub struct Recipe {
     pub(crate) content: Content,
     pub(crate) update: Option<Update>,
     pub(crate) health: Health,
+    pub(crate) ipe: crate::ipe::Ipe,
     #[serde(skip_serializing_if = "Boot::is_default")]
     pub(crate) boot: Boot,
 }
@@ -126,6 +127,11 @@ impl Recipe {
     /// The units a boot must reach before it counts as good.
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// `[ipe]`: the image's IPE policy mode and extra rules.
+    pub fn ipe(&self) -> &crate::ipe::Ipe {
+        &self.ipe
     }
 
     /// Boot loader settings.

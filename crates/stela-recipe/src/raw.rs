@@ -27,6 +27,7 @@ pub(crate) struct RawRecipe {
     pub update: Option<RawUpdate>,
     pub health: Option<RawHealth>,
     pub boot: Option<RawBoot>,
+    pub ipe: Option<RawIpe>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,4 +121,11 @@ pub(crate) struct RawUpdate {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHealth {
     pub units: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIpe {
+    pub mode: Option<Text>,
+    pub extra_rules: Option<Vec<Text>>,
 }

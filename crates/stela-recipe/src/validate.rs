@@ -8,6 +8,7 @@ use crate::content::{Content, Language};
 use crate::debian::{Architecture, Component, Mirror, Snapshot, Suite};
 use crate::error::{InvalidValue, Location, Problem, ProblemKind};
 use crate::firstboot::{Firstboot, Keymap, Locale, PasswordHash, SshHostKeyType, SshKey, Timezone};
+use crate::ipe::{parse_rule as parse_ipe_rule, Ipe, IpeMode};
 use crate::model::{
     Boot, Debian, Encryption, FileEntry, FileSource, Filesystem, Kernel, Partitions, Recipe,
     RootPartition, Units, MIN_ESP_SIZE, MIN_USR_SIZE,
@@ -16,7 +17,7 @@ use crate::names::{Hostname, ImageName, PackageName, UnitName, Version, GPT_LABE
 use crate::parse::Parsed;
 use crate::paths::{FileMode, HostPath, ImagePath, IMAGE_TOP_DIRS};
 use crate::raw::{
-    RawDebian, RawFile, RawFirstboot, RawHealth, RawPartitions, RawSystemd, RawUpdate, Text,
+    RawDebian, RawFile, RawFirstboot, RawHealth, RawIpe, RawPartitions, RawSystemd, RawUpdate, Text,
 };
 use crate::size::{Size, MIB};
 use crate::update::{BootTries, Channel, Health, RepositoryUrl, Update};
@@ -284,6 +285,7 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
     };
     let update = raw.update.and_then(|u| update(v, u));
     let health = health(v, raw.health.unwrap_or_default());
+    let ipe = ipe(v, raw.ipe.unwrap_or_default());
 
     if !v.problems.is_empty() {
         return None;
@@ -305,6 +307,7 @@ pub(crate) fn validate(parsed: Parsed, v: &mut Validator<'_>) -> Option<Recipe> 
         update,
         health,
         boot,
+        ipe,
     })
 }
 
@@ -695,4 +698,13 @@ fn health(v: &mut Validator<'_>, raw: RawHealth) -> Health {
         }
     }
     Health { units }
+}
+
+fn ipe(v: &mut Validator<'_>, raw: RawIpe) -> Ipe {
+    let mode = v
+        .optional("ipe.mode", raw.mode.as_ref(), IpeMode::parse)
+        .flatten()
+        .unwrap_or_default();
+    let extra_rules = v.list("ipe.extra_rules", raw.extra_rules.as_ref(), parse_ipe_rule);
+    Ipe { mode, extra_rules }
 }

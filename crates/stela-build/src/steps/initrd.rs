@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 use stela_recipe::{Encryption, Recipe};
 
+use super::ipe::SignedPolicy;
 use super::kmods::ModuleIndex;
 use crate::run;
 
@@ -176,9 +177,15 @@ pub fn cache_key(
     tree: &Path,
     kver: &str,
     dracut_args: &[String],
+    policy: Option<&SignedPolicy>,
 ) -> anyhow::Result<String> {
     let mut key = Sha256::new();
     key.update(INITRD_CONFIG);
+    if let Some(p) = policy {
+        key.update(p.path.as_bytes());
+        key.update([0]);
+        key.update(&p.der);
+    }
     key.update(FACTORY_ETC_UNIT);
     key.update(ROOT_DEVICE_TIMEOUT);
     key.update(REPART_MKFS);
@@ -200,12 +207,13 @@ pub fn build(
     tree: &Path,
     cache: &Path,
     work: &Path,
+    policy: Option<&SignedPolicy>,
 ) -> anyhow::Result<(PathBuf, bool)> {
     let kver = kernel_release(tree)?;
     let modules = ModuleIndex::load(tree, &kver)?;
     let plan = Plan::new(recipe, tree, &kver, &modules)?;
     let dracut_args = plan.dracut_args();
-    let key = cache_key(recipe, tree, &kver, &dracut_args)?;
+    let key = cache_key(recipe, tree, &kver, &dracut_args, policy)?;
     let cached = cache.join("initrd").join(format!("{key}.img"));
     if cached.is_file() {
         return Ok((cached, true));
@@ -226,6 +234,13 @@ pub fn build(
     std::os::unix::fs::symlink("../stela-factory-etc.service", &link)
         .with_context(|| format!("linking {}", link.display()))?;
     initrd_release(tree, &stage)?;
+    if let Some(p) = policy {
+        let dest = stage.join(p.path.trim_start_matches('/'));
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&dest, &p.der).with_context(|| format!("writing {}", dest.display()))?;
+    }
     let out_rel = "var/tmp/stela-initrd.cpio";
     let epoch = super::source_date_epoch()?.to_string();
     let mut cmd = run::command("chroot");
@@ -467,7 +482,7 @@ mod tests {
         let status = tree.join("var/lib/dpkg/status");
         std::fs::write(&status, "Package: systemd\nVersion: 257.8-1\n").expect("w");
         let args = vec!["--modules".to_owned(), "systemd-initrd".to_owned()];
-        let key = || cache_key(&recipe, &tree, "6.12.1", &args).expect("key");
+        let key = || cache_key(&recipe, &tree, "6.12.1", &args, None).expect("key");
         let first = key();
         assert_eq!(first, key(), "the same inputs give the same key");
         // A newer systemd in the tree: a new initrd.
@@ -485,13 +500,13 @@ mod tests {
         // Another kernel release.
         assert_ne!(
             file,
-            cache_key(&recipe, &tree, "6.12.2", &args).expect("key")
+            cache_key(&recipe, &tree, "6.12.2", &args, None).expect("key")
         );
         // Other dracut arguments (another driver found in the tree, say).
         let more = vec![args[0].clone(), format!("{} systemd-pcrphase", args[1])];
         assert_ne!(
             file,
-            cache_key(&recipe, &tree, "6.12.1", &more).expect("key")
+            cache_key(&recipe, &tree, "6.12.1", &more, None).expect("key")
         );
     }
 

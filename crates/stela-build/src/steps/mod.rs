@@ -10,6 +10,7 @@ pub mod esp;
 pub mod first_boot;
 pub mod freshness;
 pub mod initrd;
+pub mod ipe;
 pub mod keys;
 pub mod kmods;
 pub mod layer;

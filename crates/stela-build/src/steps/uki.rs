@@ -40,9 +40,9 @@ pub fn build(
     let cmdline = recipe
         .kernel()
         .cmdline_extra
-        .compose(&crate::cmdline::build_args(
-            &verity.root_hash.to_string(),
-            &verity.signature_der,
+        .compose(&crate::cmdline::with_ipe_mode(
+            crate::cmdline::build_args(&verity.root_hash.to_string(), &verity.signature_der),
+            recipe.ipe().mode,
         ))
         .map_err(|e| anyhow::anyhow!("kernel.cmdline_extra: {}", e.0))?;
     let names = [

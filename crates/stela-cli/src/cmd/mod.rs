@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod build;
 pub mod inspect;
+pub mod ipe;
 pub mod keys;
 pub mod qemu;
 pub mod repo;
