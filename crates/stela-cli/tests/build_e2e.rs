@@ -290,6 +290,52 @@ fn check_no_secrets(usr: &Path, dir: &Path, cache: &Path, rootfs_key: &str) {
     check_presets(&extracted, dir);
 }
 
+/// The two IPE policies, read with openssl against the db certificate: the host's in the
+/// usr image, the initrd's in the initramfs only, each carrying exactly the text `stela ipe
+/// policy` prints for the recipe.
+fn check_ipe(extracted: &Path, initrd_zst: &Path, keys: &Path, recipe: &Path, dir: &Path) {
+    let cert = keys.join("db.crt");
+    let from_initrd = dir.join("stela_initrd.p7b");
+    run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "zstd -dc '{}' | cpio -i --quiet --to-stdout usr/lib/ipe/stela_initrd.p7b > '{}'",
+        initrd_zst.display(),
+        from_initrd.display()
+    )));
+    for (p7b, stage) in [
+        (extracted.join("lib/ipe/stela_host.p7b"), "host"),
+        (from_initrd, "initrd"),
+    ] {
+        let content = dir.join(format!("ipe-{stage}.txt"));
+        run_ok(
+            std::process::Command::new("openssl")
+                .args([
+                    "smime", "-verify", "-binary", "-inform", "der", "-purpose", "any", "-in",
+                ])
+                .arg(&p7b)
+                .arg("-certfile")
+                .arg(&cert)
+                .arg("-CAfile")
+                .arg(&cert)
+                .arg("-out")
+                .arg(&content),
+        );
+        let want = run_ok(
+            stela()
+                .args(["ipe", "policy", "--stage", stage])
+                .arg(recipe),
+        );
+        assert_eq!(
+            std::fs::read(&content).unwrap(),
+            want.stdout,
+            "{stage} policy"
+        );
+    }
+    assert!(
+        !extracted.join("lib/ipe/stela_initrd.p7b").exists(),
+        "the policy that trusts the initramfs is in /usr"
+    );
+}
+
 /// systemd applies the preset files at a first boot (enable-only). With the image's own
 /// preset file it enables nothing; without it, Debian's presets would enable units the
 /// build left disabled. Checked offline with the host's `systemctl --root`, on the usr
@@ -479,6 +525,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
         r"usr/lib/systemd/system/dev-gpt\x2dauto\x2droot.device.d/stela-first-boot.conf",
         "usr/lib/systemd/system/systemd-repart.service.d/stela-mkfs.conf",
         "usr/lib/initrd-release",
+        "usr/lib/ipe/stela_initrd.p7b",
     ] {
         assert!(
             listing.lines().any(|l| l == file),
@@ -522,6 +569,8 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
         .digest()
         .to_string();
     check_no_secrets(&out.join("usr.erofs"), &dir, &cache_dir(), &rootfs_key);
+
+    check_ipe(&dir.join("usr-extracted"), &initrd, &keys, &recipe, &dir);
 
     // Two machines from one image: a copy, so that each starts from a fresh disk.
     let second = dir.join("second.raw");
@@ -585,6 +634,14 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
         .collect();
     assert_eq!(itable.len(), 2, "{r:?}");
     assert!(itable[1] >= 8 && itable[0] - itable[1] <= 1, "{r:?}");
+    // IPE: the initrd's policy was loaded there, the host's replaced it after the switch
+    // to the root and is enforced; a program outside signed verity ran only while root
+    // had switched enforcement off (issue 13 takes that switch away).
+    let policies: Vec<&str> = r["ipe_policies"].split_whitespace().collect();
+    assert!(policies.contains(&"stela_initrd:1.0.0:0"), "{r:?}");
+    assert!(policies.contains(&"stela_host:1.0.1:1"), "{r:?}");
+    assert_eq!(r["ipe_enforce"], "1", "{r:?}");
+    assert_eq!(r["ipe_exec"], "ran refused", "{r:?}");
     let key1 = r["ssh_host_key"].clone();
     assert!(key1.starts_with("SHA256:"), "{key1}");
     let r2 = boot_and_report(&second, UUID2, &dir, "boot2");
