@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("verity_superblock", verity_superblock),
     ("esp", esp),
     ("recipe", recipe),
+    ("ipe_policy", ipe_policy),
 ];
 
 /// A certificate to verify signatures against: whatever the input, verification must
@@ -156,5 +157,27 @@ pub fn recipe(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ =
             stela_recipe::Recipe::parse(text, "fuzz.toml", Path::new("/nonexistent-stela-fuzz"));
+    }
+}
+
+/// An IPE policy as `stela ipe check` reads one: DER (a first byte of 0x30) as a PKCS#7
+/// message whose embedded data is the policy, anything else as the policy's text. A
+/// policy that parses must parse again, equal, from the text stela writes for it (what
+/// `stela ipe sign` signs).
+pub fn ipe_policy(data: &[u8]) {
+    let text = if data.first() == Some(&0x30) {
+        stela_keys::pkcs7::SignedMessage::from_der(data)
+            .ok()
+            .and_then(|m| m.embedded_data().map(<[u8]>::to_vec))
+    } else {
+        Some(data.to_vec())
+    };
+    if let Some(Ok(policy)) = text.map(|t| stela_ipe::Policy::parse_bytes(&t)) {
+        let again = stela_ipe::Policy::parse(&policy.to_text());
+        assert_eq!(
+            again.as_ref(),
+            Ok(&policy),
+            "the written text reads back differently"
+        );
     }
 }
