@@ -196,7 +196,32 @@ fn fixtures(dir: &Path) -> Vec<Case> {
     )
     .expect("write");
     let path = |p: &Path| p.display().to_string();
+    let policy_text = dir.join("policy.txt");
+    std::fs::write(&policy_text, run_ok(stela().args(["ipe", "policy"])).stdout).expect("write");
+    let policy = dir.join("stela_host.p7b");
+    run_ok(
+        stela()
+            .args(["ipe", "sign", "--key"])
+            .arg(keys.join("db.key"))
+            .arg("--cert")
+            .arg(keys.join("db.crt"))
+            .arg(&policy_text)
+            .arg("-o")
+            .arg(&policy),
+    );
     vec![
+        Case {
+            shown: "stela ipe check --cert db.crt FILE",
+            args: vec![
+                "ipe".into(),
+                "check".into(),
+                "--cert".into(),
+                path(&keys.join("db.crt")),
+                "FILE".into(),
+            ],
+            valid: policy,
+            other: uki.clone(),
+        },
         Case {
             shown: "stela inspect FILE",
             args: vec!["inspect".into(), "FILE".into()],

@@ -336,6 +336,28 @@ fn check_ipe(extracted: &Path, initrd_zst: &Path, keys: &Path, recipe: &Path, di
     );
 }
 
+/// `stela ipe show` reads the host policy out of slot A's usr image (stela's own erofs
+/// reader) and finds the UKI enforcing it; the text is what fsck.erofs extracted.
+fn check_ipe_show(image: &Path, keys: &Path, dir: &Path) {
+    let out = run_ok(
+        stela()
+            .args(["ipe", "show", "--json", "--cert"])
+            .arg(keys.join("db.crt"))
+            .arg(image),
+    );
+    let slots: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slots = slots.as_array().expect("a list of slots");
+    assert_eq!(slots.len(), 1, "{slots:?}");
+    assert_eq!(slots[0]["slot"], "A");
+    assert_eq!(slots[0]["mode"], "enforce");
+    assert_eq!(slots[0]["policy"]["signature"], "good");
+    let extracted = std::fs::read(dir.join("ipe-host.txt")).unwrap();
+    assert_eq!(
+        slots[0]["policy"]["text"].as_str().unwrap().as_bytes(),
+        &extracted[..]
+    );
+}
+
 /// systemd applies the preset files at a first boot (enable-only). With the image's own
 /// preset file it enables nothing; without it, Debian's presets would enable units the
 /// build left disabled. Checked offline with the host's `systemctl --root`, on the usr
@@ -571,6 +593,7 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     check_no_secrets(&out.join("usr.erofs"), &dir, &cache_dir(), &rootfs_key);
 
     check_ipe(&dir.join("usr-extracted"), &initrd, &keys, &recipe, &dir);
+    check_ipe_show(&image, &keys, &dir);
 
     // Two machines from one image: a copy, so that each starts from a fresh disk.
     let second = dir.join("second.raw");

@@ -24,6 +24,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("esp", esp),
     ("recipe", recipe),
     ("ipe_policy", ipe_policy),
+    ("erofs", erofs),
 ];
 
 /// A certificate to verify signatures against: whatever the input, verification must
@@ -179,5 +180,21 @@ pub fn ipe_policy(data: &[u8]) {
             Ok(&policy),
             "the written text reads back differently"
         );
+    }
+}
+
+/// The input as an erofs image, read as `stela ipe show` reads a slot's usr partition:
+/// the host policy's path, a missing one, and a deeper one.
+pub fn erofs(data: &[u8]) {
+    let len = data.len() as u64;
+    if let Ok(mut fs) = stela_erofs::Erofs::open(Cursor::new(data), 0, len) {
+        for path in [
+            "/lib/ipe/stela_host.p7b",
+            "/missing",
+            "/a/b/c/d/deep.bin",
+            "/",
+        ] {
+            let _ = fs.read_file(path, 1 << 20);
+        }
     }
 }

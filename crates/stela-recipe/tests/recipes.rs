@@ -650,7 +650,8 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
     // Pinned: the root file system's cache key as the build uses it (stela-build's
     // rootfs step keys its cache by exactly this digest). A change here invalidates
     // every build cache; change it on purpose only (v4: the cached sources carry the
-    // archive's .deb checksums, for the SBOM).
+    // archive's .deb checksums, for the SBOM). The whole recipe's key changes with every
+    // field added to the model (last: `[ipe]`).
     assert_eq!(
         a.rootfs_inputs().digest().to_string(),
         "80eb77995694c17cbd0de9758d5a26a3fa28501e96a94e321fd90c341b088b20"
@@ -662,7 +663,7 @@ fn cache_keys_are_stable_and_follow_the_inputs() {
         .any(|p| p.as_str() == "dracut"));
     assert_eq!(
         a.cache_key().to_string(),
-        "77863c14a03122a65dd1e568267ee0e4b07f69b1fb23b4700eb8e6a74d5ad7ff"
+        "1df137f953850b14c0d74a033a67f8c29884c274a5b4faeb7c096a2024fffa01"
     );
 
     let with = |from: &str, to: &str| {
