@@ -664,7 +664,8 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     assert!(policies.contains(&"stela_initrd:1.0.0:0"), "{r:?}");
     assert!(policies.contains(&"stela_host:1.0.1:1"), "{r:?}");
     assert_eq!(r["ipe_enforce"], "1", "{r:?}");
-    assert_eq!(r["ipe_exec"], "ran refused", "{r:?}");
+    assert_eq!(r["ipe_switched_off"], "ran loaded", "{r:?}");
+    assert_eq!(r["ipe_as_booted"], "refused refused", "{r:?}");
     let key1 = r["ssh_host_key"].clone();
     assert!(key1.starts_with("SHA256:"), "{key1}");
     let r2 = boot_and_report(&second, UUID2, &dir, "boot2");
@@ -674,6 +675,40 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     assert_ne!(
         key1, r2["ssh_host_key"],
         "two machines booted from one image present the same ssh host key"
+    );
+
+    // `[ipe] mode = "audit"`: the same policies, the same attempts logged and allowed.
+    let audit_recipe = dir.join("audit.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(&audit_recipe, format!("{text}\n[ipe]\nmode = \"audit\"\n")).unwrap();
+    let audit_out = dir.join("out-audit");
+    run_ok(
+        stela()
+            .arg("build")
+            .arg(&audit_recipe)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--out")
+            .arg(&audit_out),
+    );
+    let audit_image = audit_out.join(manifest["image"].as_str().unwrap());
+    let show = run_ok(stela().args(["ipe", "show", "--json"]).arg(&audit_image));
+    let show: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(show[0]["mode"], "audit", "{show}");
+    let ra = boot_and_report(&audit_image, UUID, &dir, "boot-audit");
+    assert!(
+        ra["cmdline"]
+            .split_whitespace()
+            .any(|a| a == "ipe.enforce=0"),
+        "{ra:?}"
+    );
+    assert!(ra["ipe_policies"].contains("stela_host:1.0.1:1"), "{ra:?}");
+    assert_eq!(ra["ipe_enforce"], "0", "{ra:?}");
+    assert_eq!(ra["ipe_as_booted"], "ran loaded", "{ra:?}");
+    let records: u32 = ra["ipe_audit_records"].parse().unwrap_or(0);
+    assert!(
+        records >= 2,
+        "no audit records of the allowed attempts: {ra:?}"
     );
 
     // One flipped byte in the usr partition: /usr must fail to verify.
