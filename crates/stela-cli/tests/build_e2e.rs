@@ -705,10 +705,12 @@ fn built_image_boots_with_a_verified_chain_and_a_corrupted_one_does_not() {
     assert!(ra["ipe_policies"].contains("stela_host:1.0.1:1"), "{ra:?}");
     assert_eq!(ra["ipe_enforce"], "0", "{ra:?}");
     assert_eq!(ra["ipe_as_booted"], "ran loaded", "{ra:?}");
+    // At least one: without auditd the kernel prints audit records through a rate-limited
+    // printk, so two records in one burst may show as one and "callbacks suppressed".
     let records: u32 = ra["ipe_audit_records"].parse().unwrap_or(0);
     assert!(
-        records >= 2,
-        "no audit records of the allowed attempts: {ra:?}"
+        records >= 1,
+        "no audit record of the allowed attempts: {ra:?}"
     );
 
     // One flipped byte in the usr partition: /usr must fail to verify.
