@@ -42,10 +42,15 @@ pub fn run(recipe: &Recipe, tree: &Path) -> anyhow::Result<Vec<(String, String)>
 
 /// Write `text` to `path`, making its directory first.
 pub(crate) fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_bytes(path, text.as_bytes())
+}
+
+/// Write `bytes` to `path`, making its directory first.
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn write_files(recipe: &Recipe, tree: &Path) -> anyhow::Result<()> {

@@ -132,8 +132,8 @@ JobRunningTimeoutSec=5min
 /// the bench: that thread starts at a random moment in the first 5 s after the mount and
 /// held up the switch to the root file system for 1.2 to 10.8 s (median 3.3 s, 14 first
 /// boots); with the option, 1.4 to 2.6 s in three of four boots (one still stalled, for
-/// a reason not yet found), and repart took no longer (0.5 s for a 1 GB root). The price on real disks is mkfs writing the inode tables at first boot, 16 MB
-/// per GB of root, which the kernel would otherwise write in the background.
+/// a reason not yet found), and repart took no longer (0.5 s for a 1 GB root). The price
+/// on real disks is mkfs writing the inode tables at first boot, 16 MB per GB of root, which the kernel would otherwise write in the background.
 const REPART_MKFS: &str = "\
 # stela: zero the inode tables in mkfs, not in the background after the first mount.
 [Service]
@@ -235,11 +235,7 @@ pub fn build(
         .with_context(|| format!("linking {}", link.display()))?;
     initrd_release(tree, &stage)?;
     if let Some(p) = policy {
-        let dest = stage.join(p.path.trim_start_matches('/'));
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&dest, &p.der).with_context(|| format!("writing {}", dest.display()))?;
+        super::customise::write_bytes(&stage.join(p.path.trim_start_matches('/')), &p.der)?;
     }
     let out_rel = "var/tmp/stela-initrd.cpio";
     let epoch = super::source_date_epoch()?.to_string();

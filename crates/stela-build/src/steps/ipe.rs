@@ -19,8 +19,6 @@ use stela_recipe::{IpeMode, Recipe};
 pub struct SignedPolicy {
     /// Where it goes (`/usr/lib/ipe/NAME.p7b`), absolute in the image or initrd.
     pub path: String,
-    /// The policy's text, as signed.
-    pub text: String,
     /// The DER PKCS#7.
     pub der: Vec<u8>,
 }
@@ -42,7 +40,6 @@ pub fn policy(
         .with_context(|| format!("signing the IPE policy {}", policy.name))?;
     Ok(Some(SignedPolicy {
         path: policy.name.install_path(),
-        text,
         der,
     }))
 }
@@ -58,10 +55,6 @@ pub fn install(
     let Some(host) = policy(recipe, Stage::Host, signer)? else {
         return Ok(None);
     };
-    let dest = tree.join(host.path.trim_start_matches('/'));
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&dest, &host.der).with_context(|| format!("writing {}", dest.display()))?;
+    super::customise::write_bytes(&tree.join(host.path.trim_start_matches('/')), &host.der)?;
     policy(recipe, Stage::Initrd, signer)
 }

@@ -97,14 +97,19 @@ fn ensure_default_keys(dir: &Path, summary: &mut dyn Write) -> anyhow::Result<()
     crate::cmd::keys::init_default(dir, summary)
 }
 
+/// The recipe at `path`, or the built-in one.
+pub fn load_recipe(path: Option<&std::path::Path>) -> anyhow::Result<Recipe> {
+    match path {
+        Some(path) => {
+            Recipe::load(path).with_context(|| format!("reading the recipe {}", path.display()))
+        }
+        None => Ok(Recipe::default_recipe()),
+    }
+}
+
 /// Run `stela build`.
 pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
-    let recipe = match &args.recipe {
-        Some(path) => {
-            Recipe::load(path).with_context(|| format!("reading the recipe {}", path.display()))?
-        }
-        None => Recipe::default_recipe(),
-    };
+    let recipe = load_recipe(args.recipe.as_deref())?;
     let keys = match (&args.keys, recipe.keys()) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.resolved().to_owned(),

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use stela_ipe::{image_policy, Policy, Stage};
 use stela_keys::pkcs7::{sign_attached, CertificateInclusion, SignedMessage};
 use stela_keys::{Certificate, FileSigner};
-use stela_recipe::{IpeMode, Recipe};
+use stela_recipe::IpeMode;
 
 use crate::output::write_atomic;
 use crate::Outcome;
@@ -107,12 +107,7 @@ pub fn run(cmd: IpeCommand) -> anyhow::Result<Outcome> {
 }
 
 fn policy(args: PolicyArgs) -> anyhow::Result<Outcome> {
-    let recipe = match &args.recipe {
-        Some(path) => {
-            Recipe::load(path).with_context(|| format!("reading the recipe {}", path.display()))?
-        }
-        None => Recipe::default_recipe(),
-    };
+    let recipe = crate::cmd::build::load_recipe(args.recipe.as_deref())?;
     if recipe.ipe().mode == IpeMode::Off {
         bail!("the recipe sets [ipe] mode = \"off\": its image loads no IPE policy");
     }
